@@ -1,0 +1,140 @@
+"""Batched, left-padded, steered generation with a KV cache.
+
+Our own decoding loop (rather than `model.generate`) so that each forward call's intervention
+mask is explicit: prompt-only placements steer the prefill call and nothing after it; FSSV also
+steers every decoded token. Each row samples from its own seeded generator, so a row's text does
+not depend on which other rows share its batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from .interventions import attached
+from .positions import PositionSpec, as_spec, left_padded_mask, template_ids
+
+
+@dataclass
+class Steering:
+    """What to steer with: a module at a layer and positions, a concept index per prompt, a factor."""
+
+    module: torch.nn.Module
+    layer: int
+    positions: str | PositionSpec
+    rows: list[int] = field(default_factory=list)  # concept index of each prompt; -1 = unsteered
+    factor: float = 1.0
+
+
+@dataclass
+class Generation:
+    prompt_ids: list[int]
+    token_ids: list[int]
+    text: str
+
+
+def eos_ids(model, tokenizer) -> set[int]:
+    ids = {tokenizer.eos_token_id}
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if isinstance(gen_eos, int):
+        ids.add(gen_eos)
+    elif gen_eos:
+        ids.update(gen_eos)
+    return {i for i in ids if i is not None}
+
+
+def left_pad(sequences: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, s in enumerate(sequences):
+        ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
+        attn[i, width - len(s):] = 1
+    return ids.to(device), attn.to(device)
+
+
+def _row_generators(seed: int, indices: list[int]) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(seed * 1_000_003 + i) for i in indices]
+
+
+@torch.no_grad()
+def _decode_batch(model, prompt_ids: list[list[int]], pad_id: int, eos: set[int], hook, rows, spec: PositionSpec | None,
+                  max_new_tokens: int, temperature: float, generators) -> list[list[int]]:
+    device = next(model.parameters()).device
+    ids, attn = left_pad(prompt_ids, pad_id, device)
+    batch = ids.shape[0]
+    position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
+    if hook is not None:
+        hook.rows = torch.tensor(rows, dtype=torch.long, device=device)
+        hook.mask = left_padded_mask(spec, attn)
+    out = model(input_ids=ids, attention_mask=attn, position_ids=position_ids, use_cache=True)
+    past = out.past_key_values
+    logits = out.logits[:, -1, :]
+    next_pos = position_ids[:, -1:] + 1
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    produced: list[list[int]] = [[] for _ in range(batch)]
+    for step in range(max_new_tokens):
+        if temperature and temperature > 0:
+            probs = torch.softmax(logits.float() / temperature, dim=-1).cpu()
+            token = torch.stack([torch.multinomial(probs[i], 1, generator=generators[i])[0] for i in range(batch)]).to(device)
+        else:
+            token = logits.argmax(dim=-1)
+        token = torch.where(finished, torch.full_like(token, pad_id), token)
+        for i in range(batch):
+            if not finished[i]:
+                produced[i].append(int(token[i]))
+        finished |= torch.tensor([int(t) in eos for t in token.tolist()], device=device)
+        if bool(finished.all()) or step == max_new_tokens - 1:
+            break
+        attn = torch.cat([attn, torch.ones((batch, 1), dtype=attn.dtype, device=device)], dim=1)
+        if hook is not None:
+            # FSSV steers each new token; prompt-only placements leave decoding untouched.
+            hook.mask = torch.ones((batch, 1), dtype=torch.bool, device=device) if spec.generation else None
+        out = model(input_ids=token[:, None], attention_mask=attn, position_ids=next_pos,
+                    past_key_values=past, use_cache=True)
+        past = out.past_key_values
+        logits = out.logits[:, -1, :]
+        next_pos = next_pos + 1
+    if hook is not None:
+        hook.mask = None
+    return produced
+
+
+def generate(model, tokenizer, prompts: list, steering: Steering | None = None, max_new_tokens: int = 128,
+             temperature: float = 0.0, seed: int = 0, batch_size: int = 16, progress: bool = False,
+             desc: str = "generate") -> list[Generation]:
+    """Generate a response for each prompt (an instruction string or a list of chat messages).
+
+    temperature 0 is greedy decoding; otherwise sampling with a per-row generator seeded from
+    (seed, prompt index). With `steering`, prompt i is steered by concept steering.rows[i].
+    """
+    if not prompts:
+        return []
+    if steering is not None and len(steering.rows) != len(prompts):
+        raise ValueError(f"steering.rows has {len(steering.rows)} entries for {len(prompts)} prompts")
+    all_ids = [template_ids(tokenizer, p) for p in prompts]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    eos = eos_ids(model, tokenizer)
+    spec = as_spec(steering.positions) if steering is not None else None
+    results: list[Generation] = []
+    starts = range(0, len(prompts), batch_size)
+
+    def run(hook):
+        for start in tqdm(starts, desc=desc, disable=not progress, unit="batch"):
+            idx = list(range(start, min(start + batch_size, len(prompts))))
+            rows = [steering.rows[i] for i in idx] if steering is not None else None
+            new = _decode_batch(model, [all_ids[i] for i in idx], pad_id, eos, hook, rows, spec, max_new_tokens,
+                                temperature, _row_generators(seed, idx))
+            for i, toks in zip(idx, new):
+                text = tokenizer.decode(toks, skip_special_tokens=True)
+                results.append(Generation(all_ids[i], toks, text))
+
+    if steering is None:
+        run(None)
+    else:
+        with attached(model, steering.layer, steering.module) as hook:
+            hook.factor = steering.factor
+            run(hook)
+    return results

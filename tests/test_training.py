@@ -1,0 +1,138 @@
+"""Joint alpha/v training: the scaling rules, the optimizer groups, the losses, multi-concept equality."""
+
+import math
+
+import pytest
+import torch
+
+from prosv.positions import template_ids
+from prosv.training import Example, TrainConfig, encode, response_loss, sequence_logprobs, train
+
+LAYER = 1
+
+
+def toy_examples(n: int, word: str) -> list[Example]:
+    return [Example(f"Question number {i}: tell me something.", f"{word} {word} is the answer {i}, {word}.",
+                    rejected=f"The answer is {i}.") for i in range(n)]
+
+
+def test_width_scaled_learning_rates():
+    cfg = TrainConfig(eta_alpha=10 / 48, eta_v=0.04 * 48, lr_scaling="width")
+    a, v = cfg.learning_rates(2304)  # Gemma-2-2B: sqrt(2304) = 48 reproduces the raw reference rates
+    assert a == pytest.approx(10.0) and v == pytest.approx(0.04)
+    assert TrainConfig(eta_alpha=3, eta_v=0.5).learning_rates(4096) == (3, 0.5)
+
+
+@pytest.mark.parametrize("field,value", [("loss", "dpo"), ("method", "lora"), ("epochs", 0), ("positions", "p0"),
+                                          ("lr_scaling", "mup")])
+def test_bad_config_is_rejected(field, value):
+    with pytest.raises(ValueError, match=field if field != "positions" else "p0"):
+        TrainConfig(**{field: value}).validate()
+
+
+def test_init_follows_scaling_rule(tiny_model, tokenizer):
+    cfg = TrainConfig(epochs=1, batch_size=4, c_alpha=4, c_v=8, eta_alpha=0.0)
+    n = tiny_model.config.hidden_size
+    from prosv.interventions import SteeringVectors
+    sv = SteeringVectors.initialise(2, n, cfg.c_alpha, cfg.c_v, seed=42)
+    assert float(sv.alpha[0]) == pytest.approx(4 * math.sqrt(n))
+    assert sv.v[0].abs().max() <= 8 / math.sqrt(n)
+    assert torch.equal(sv.v[0], sv.v[1])
+    g = SteeringVectors.initialise(1, 10_000, 1.0, 2.0, v_init="gaussian", seed=0)
+    assert float(g.v[0].var()) == pytest.approx(2.0 / 10_000, rel=0.1)
+
+
+def test_lang_loss_matches_huggingface_masked_loss(tiny_model, tokenizer):
+    """Our response-only CE (LM head on response positions only) equals HF's loss with prompt labels masked."""
+    ex = toy_examples(3, "blue")
+    enc = encode(tokenizer, ex, 128)
+    sums, counts = sequence_logprobs(tiny_model, None, tokenizer.pad_token_id,
+                                     [(e.prompt, e.response) for e in enc], [-1] * 3, "p2+s2")
+    for b, e in enumerate(enc):
+        ids = torch.tensor([e.prompt + e.response])
+        labels = ids.clone()
+        labels[0, : len(e.prompt)] = -100
+        with torch.no_grad():
+            hf = tiny_model(input_ids=ids, labels=labels).loss
+        assert float(-sums[b] / counts[b]) == pytest.approx(float(hf), rel=1e-4)
+        assert int(counts[b]) == len(tokenizer(ex[b].response, add_special_tokens=False)["input_ids"])  # no EOS added
+
+
+def test_first_adam_step_moves_each_group_by_its_own_rate(tiny_model, tokenizer):
+    """Adam's first step is lr * sign(grad): alpha moves by eta_alpha, every v entry by eta_v; no clip on alpha."""
+    cfg = TrainConfig(epochs=1, batch_size=8, eta_alpha=0.5, eta_v=0.001, c_alpha=2, c_v=1)
+    from prosv.interventions import SteeringVectors
+    init = SteeringVectors.initialise(1, tiny_model.config.hidden_size, cfg.c_alpha, cfg.c_v, seed=cfg.seed)
+    res = train(tiny_model, tokenizer, LAYER, [toy_examples(8, "red")], cfg, progress=False)
+    assert len(res.losses) == 1
+    assert abs(float(res.module.alpha[0] - init.alpha[0])) == pytest.approx(0.5, rel=1e-3)
+    dv = (res.module.v[0] - init.v[0]).abs()
+    torch.testing.assert_close(dv, torch.full_like(dv, 0.001), rtol=1e-2, atol=1e-6)
+
+
+def test_fixed_alpha_stays_fixed_and_training_lowers_loss(tiny_model, tokenizer):
+    data = toy_examples(8, "green")
+    cfg = TrainConfig(epochs=6, batch_size=4, fixed_alpha=1.0, eta_v=0.05)
+    res = train(tiny_model, tokenizer, LAYER, [data], cfg, progress=False)
+    assert float(res.module.alpha[0]) == 1.0
+    assert set(res.losses.alpha) == {1.0}
+    joint = train(tiny_model, tokenizer, LAYER, [data], TrainConfig(epochs=6, batch_size=4, c_alpha=4, eta_alpha=2,
+                                                                    eta_v=0.05), progress=False)
+    before = response_loss(tiny_model, tokenizer, data)
+    after = response_loss(tiny_model, tokenizer, data, LAYER, joint.module, 0, "p2+s2")
+    assert after < before - 0.5
+    assert joint.losses.loss.iloc[-1] < joint.losses.loss.iloc[0]
+
+
+def test_lr_decays_linearly_to_zero(tiny_model, tokenizer):
+    res = train(tiny_model, tokenizer, LAYER, [toy_examples(6, "x")], TrainConfig(epochs=2, batch_size=2),
+                progress=False)
+    assert res.losses.lr_scale.tolist() == pytest.approx([1 - s / 6 for s in range(6)])
+
+
+@pytest.mark.parametrize("method,loss", [("sv", "lang"), ("sv", "simpo"), ("loreft", "lang")])
+def test_multi_concept_training_equals_single_concept_runs(tiny_model, tokenizer, method, loss):
+    datasets = [toy_examples(6, "cat"), toy_examples(9, "dog"), toy_examples(4, "owl")]
+    cfg = TrainConfig(method=method, loss=loss, epochs=2, batch_size=4, micro_batch_size=5, eta_alpha=1.0,
+                      eta_v=0.01)
+    together = train(tiny_model, tokenizer, LAYER, datasets, cfg, progress=False)
+    for k, d in enumerate(datasets):
+        alone = train(tiny_model, tokenizer, LAYER, [d], cfg, progress=False)
+        for name, tensor in alone.module.state_tensors().items():
+            torch.testing.assert_close(together.module.state_tensors()[name][k], tensor[0], rtol=1e-4, atol=1e-5)
+        mine = together.losses[together.losses.concept_index == k].loss.to_numpy()
+        assert mine == pytest.approx(alone.losses.loss.to_numpy(), rel=1e-4)
+
+
+def test_training_is_deterministic(tiny_model, tokenizer):
+    cfg = TrainConfig(epochs=2, batch_size=3, eta_alpha=1.0)
+    a = train(tiny_model, tokenizer, LAYER, [toy_examples(7, "sun")], cfg, progress=False)
+    b = train(tiny_model, tokenizer, LAYER, [toy_examples(7, "sun")], cfg, progress=False)
+    c = train(tiny_model, tokenizer, LAYER, [toy_examples(7, "sun")], TrainConfig(epochs=2, batch_size=3,
+                                                                                eta_alpha=1.0, seed=7), progress=False)
+    assert all(torch.equal(a.module.state_tensors()[k], b.module.state_tensors()[k]) for k in ("alpha", "v"))
+    assert not torch.equal(a.module.state_tensors()["v"], c.module.state_tensors()["v"])
+
+
+def test_loreft_keeps_R_orthonormal_through_training(tiny_model, tokenizer):
+    cfg = TrainConfig(method="loreft", loreft_rank=3, epochs=4, batch_size=4, eta_loreft=0.05)
+    from prosv.interventions import LoReFT
+    start = LoReFT(1, tiny_model.config.hidden_size, 3, seed=cfg.seed).directions()[0]
+    res = train(tiny_model, tokenizer, LAYER, [toy_examples(8, "moon")], cfg, progress=False)
+    R = res.module.directions()[0]
+    torch.testing.assert_close(R @ R.T, torch.eye(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(start @ start.T, torch.eye(3), atol=1e-5, rtol=0)
+    assert (R - start).abs().max() > 1e-3, "R must have moved"
+    assert res.losses.loss.iloc[-1] < res.losses.loss.iloc[0]
+
+
+def test_empty_inputs_are_named_errors(tiny_model, tokenizer):
+    with pytest.raises(ValueError, match="no training examples"):
+        train(tiny_model, tokenizer, LAYER, [toy_examples(2, "a"), []], TrainConfig(), progress=False,
+              concept_names=["a", "b"])
+    with pytest.raises(ValueError, match="rejected"):
+        train(tiny_model, tokenizer, LAYER, [[Example("q", "a")]], TrainConfig(loss="simpo"), progress=False)
+    with pytest.raises(ValueError, match="empty response"):
+        train(tiny_model, tokenizer, LAYER, [[Example("q", "")]], TrainConfig(), progress=False)
+    with pytest.raises(ValueError, match="out of range"):
+        train(tiny_model, tokenizer, 40, [toy_examples(2, "a")], TrainConfig(), progress=False)
