@@ -235,3 +235,19 @@ def test_demo_workflow_runs_on_slurm(slurm_cluster, tmp_path):
     )
     states = dict(line.split() for line in q.stdout.splitlines() if line.strip())
     assert states == {j: "COMPLETED" for j in jobs}, q.stdout + q.stderr
+
+
+def test_dot_test_config_runs_on_slurm(slurm_cluster, tmp_path):
+    """The real workflow, .test config, every job submitted through SLURM."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    cfg["results"] = str(tmp_path / "results")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    before = set((REPO / ".snakemake" / "slurm_logs").glob("rule_*/**/*.log"))
+    run_snakemake_on_slurm(REPO / "Snakefile", REPO, "--configfile", str(config), timeout=2400)
+    assert (tmp_path / "results" / "SUMMARY.md").exists()
+    new_logs = set((REPO / ".snakemake" / "slurm_logs").glob("rule_*/**/*.log")) - before
+    rules = {p.relative_to(REPO / ".snakemake" / "slurm_logs").parts[0] for p in new_logs}
+    assert {"rule_train", "rule_generate", "rule_judge", "rule_figures"} <= rules, rules

@@ -294,8 +294,8 @@ def train(model, tokenizer, layer: int, datasets: list[list[Example]], cfg: Trai
                 row = {"concept": concept_names[k] if concept_names else k, "concept_index": k, "step": step,
                        "epoch": step // steps_per_epoch[k], "loss": concept_loss[k], "lr_scale": decay}
                 if cfg.method == "sv":
-                    row["alpha"] = float(module.alpha[k])
-                    row["v_norm"] = float(module.v[k].norm())
+                    row["alpha"] = float(module.alpha[k].detach())
+                    row["v_norm"] = float(module.v[k].detach().norm())
                 records.append(row)
     model.train(was_training)
     for p in module.parameters():

@@ -1,0 +1,121 @@
+"""The Snakemake workflow: lint, config validation, paper-config dry runs, and the .test config end to end."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
+
+
+def snakemake(*args, check=True, timeout=1800):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    proc = subprocess.run([*SNAKEMAKE, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a (dry) run."""
+    counts = {}
+    block = output.split("Job stats:")[-1]
+    for line in block.splitlines():
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if m and m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint", check=False)
+    assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("paper_config", sorted((REPO / "config" / "paper").glob("*.yaml")), ids=lambda p: p.stem)
+def test_paper_configs_dry_run(paper_config, tmp_path):
+    proc = snakemake("-n", "--configfile", str(paper_config), "--config", f"results={tmp_path}/r",
+                     "--config", "judge={kind: offline}")
+    counts = job_counts(proc.stdout + proc.stderr)
+    cfg = yaml.safe_load(paper_config.read_text())
+    assert counts["train"] == len(cfg["layers"]) * len(cfg["locate"]["positions"])
+
+
+def write_config(tmp_path, **changes):
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    cfg["results"] = str(tmp_path / "results")
+    for dotted, value in changes.items():
+        node = cfg
+        *parents, last = dotted.split(".")
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"layers": [99]}, "layer 99 is out of range"),
+    ({"model": "not-a-model"}, "unknown model 'not-a-model'"),
+    ({"locate.positions": ["p0"]}, "locate"),
+    ({"methods.prosv_lang.loss": "dpo"}, "dpo"),
+    ({"data.eval_concepts": [0]}, "overlap"),
+    ({"locate.method": "missing_method"}, "locate.method"),
+])
+def test_bad_config_is_rejected_at_parse_time(tmp_path, change, message):
+    key, value = next(iter(change.items()))
+    proc = snakemake("-n", "--configfile", str(write_config(tmp_path, **{key: value})), check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("wf")
+    config = write_config(tmp)
+    # first only the data step, then everything: the second call must not redo the first's job
+    snakemake("--cores", "2", "--configfile", str(config), f"{tmp}/results/data/pairs.parquet")
+    full = snakemake("--cores", "2", "--configfile", str(config))
+    return tmp, config, full
+
+
+def test_test_config_runs_to_the_end(finished_run):
+    tmp, _, full = finished_run
+    results = tmp / "results"
+    assert "prepare_data" not in job_counts(full.stdout + full.stderr), "finished jobs must not rerun"
+    for name in ["SUMMARY.md", "tables/main.parquet", "tables/locate.parquet", "figures/main_scores.png",
+                 "locate/choice.json"]:
+        assert (results / name).exists(), name
+    main = pd.read_parquet(results / "tables" / "main.parquet")
+    assert {"unsteered", "prompting", "prosv_lang", "fssv_lang"} <= set(main.method)
+    assert main.overall.between(0, 2).all()
+    ratings = pd.read_parquet(results / "ratings" / "baseline" / "unsteered" / "eval.parquet")
+    assert set(ratings.concept_score) <= {0, 1, 2}
+    assert not list(results.rglob(".*.tmp")), "no temporary files left behind"
+
+
+def test_second_run_is_a_no_op(finished_run):
+    _, config, _ = finished_run
+    proc = snakemake("-n", "--configfile", str(config))
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_changing_a_hyperparameter_reruns_only_its_jobs(finished_run, tmp_path):
+    tmp, config, _ = finished_run
+    cfg = yaml.safe_load(config.read_text())
+    cfg["methods"]["prosv_simpo"]["eta_alpha"] = 0.5
+    changed = tmp / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    counts = job_counts(snakemake("-n", "--configfile", str(changed)).stdout)
+    assert counts.get("train") == 1 and counts.get("generate") == 1
+    assert "prepare_data" not in counts and "locate" not in counts

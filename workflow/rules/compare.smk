@@ -1,0 +1,29 @@
+"""LoReFT (rank 1) against PrOSV at the same positions and learning rates."""
+
+
+rule compare_loreft:
+    conda:
+        "../envs/prosv.yaml"
+    input:
+        model=model_ready(),
+        pairs=f"{OUT}/data/pairs.parquet",
+        choice=locate_choice(),
+    output:
+        losses=f"{OUT}/compare/loreft_losses.parquet",
+        cosine=f"{OUT}/compare/loreft_cosine.parquet",
+        spread=f"{OUT}/compare/loreft_spread.parquet",
+    params:
+        method=config["locate"]["method"],
+        concepts=lambda w: SPLITS["eval"][: config["compare_loreft"]["concepts"]],
+        hp=lambda w: method_hp(config["locate"]["method"]),
+    log:
+        f"{OUT}/logs/compare_loreft.log",
+    benchmark:
+        f"{OUT}/benchmarks/compare_loreft.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=1,
+    script:
+        "../scripts/compare_loreft.py"

@@ -1,0 +1,44 @@
+"""Model and data preparation."""
+
+
+rule prepare_model:
+    conda:
+        "../envs/prosv.yaml"
+    output:
+        flag=model_ready(),
+    params:
+        model=config["model"],
+    log:
+        "logs/prepare_model.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/prepare_model.py"
+
+
+rule prepare_data:
+    conda:
+        "../envs/prosv.yaml"
+    input:
+        model=model_ready(),
+    output:
+        pairs=f"{OUT}/data/pairs.parquet",
+        concepts=f"{OUT}/data/concepts.parquet",
+        eval_instructions=f"{OUT}/data/eval_instructions.parquet",
+    params:
+        data=config["data"],
+        concepts=SPLITS["dev"] + SPLITS["eval"],
+        seed=config["seed"],
+    log:
+        f"{OUT}/logs/prepare_data.log",
+    benchmark:
+        f"{OUT}/benchmarks/prepare_data.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=1,
+    script:
+        "../scripts/prepare_data.py"

@@ -1,0 +1,83 @@
+"""Tables (aggregate) and figures, markdown tables and SUMMARY.md (figures), from parquet only.
+
+`aggregate` collects the raw outputs (ratings, training logs, utility, robustness, LoReFT
+comparison) into tidy tables under {OUT}/tables/. `figures` reads only those tables and the location
+choice, loads no model and runs in seconds: `snakemake figures` redraws everything once the tables
+exist.
+"""
+
+
+rule aggregate:
+    conda:
+        "../envs/prosv.yaml"
+    input:
+        ratings=main_ratings,
+        main_losses=figures_main_losses,
+        locate_losses=figures_locate_losses,
+        extra_losses=figures_extra_losses,
+        accuracy=f"{OUT}/utility/accuracy.parquet",
+        attack=f"{OUT}/ratings/robustness/attack.parquet",
+        loreft_losses=f"{OUT}/compare/loreft_losses.parquet",
+        loreft_cosine=f"{OUT}/compare/loreft_cosine.parquet",
+        loreft_spread=f"{OUT}/compare/loreft_spread.parquet",
+    output:
+        main=f"{OUT}/tables/main.parquet",
+        losses=f"{OUT}/tables/losses.parquet",
+        utility=f"{OUT}/tables/utility.parquet",
+        robustness=f"{OUT}/tables/robustness.parquet",
+        loreft=f"{OUT}/tables/loreft.parquet",
+        loreft_cosine=f"{OUT}/tables/loreft_cosine.parquet",
+        loreft_spread=f"{OUT}/tables/loreft_spread.parquet",
+    params:
+        methods=METHODS,
+        n_boot=10000,
+        seed=config["seed"],
+    log:
+        f"{OUT}/logs/aggregate.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    script:
+        "../scripts/aggregate.py"
+
+
+rule figures:
+    conda:
+        "../envs/prosv.yaml"
+    input:
+        main=f"{OUT}/tables/main.parquet",
+        losses=f"{OUT}/tables/losses.parquet",
+        utility=f"{OUT}/tables/utility.parquet",
+        robustness=f"{OUT}/tables/robustness.parquet",
+        loreft=f"{OUT}/tables/loreft.parquet",
+        loreft_cosine=f"{OUT}/tables/loreft_cosine.parquet",
+        loreft_spread=f"{OUT}/tables/loreft_spread.parquet",
+        locate=f"{OUT}/tables/locate.parquet",
+        choice=f"{OUT}/locate/choice.json",
+    output:
+        main_scores=report(f"{OUT}/figures/main_scores.png", caption="../report/main_scores.rst",
+                           category="1. Main results"),
+        locate_heatmap=report(f"{OUT}/figures/locate_heatmap.png", caption="../report/locate_heatmap.rst",
+                              category="2. Location search"),
+        loss_curves=report(f"{OUT}/figures/loss_curves.png", caption="../report/loss_curves.rst",
+                           category="3. Training"),
+        loreft_vs_prosv=report(f"{OUT}/figures/loreft_vs_prosv.png", caption="../report/loreft_vs_prosv.rst",
+                               category="4. LoReFT comparison"),
+        utility=report(f"{OUT}/figures/utility.png", caption="../report/utility.rst",
+                       category="5. Utility and robustness"),
+        robustness_vs_utility=report(f"{OUT}/figures/robustness_vs_utility.png",
+                                     caption="../report/robustness_vs_utility.rst",
+                                     category="5. Utility and robustness"),
+        main_md=f"{OUT}/tables/main.md",
+        summary=f"{OUT}/SUMMARY.md",
+    params:
+        model=config["model"],
+    log:
+        f"{OUT}/logs/figures.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/figures.py"

@@ -1,0 +1,26 @@
+"""Vector training: one job per (method, layer, positions, split) trains every concept of the split."""
+
+
+rule train:
+    conda:
+        "../envs/prosv.yaml"
+    input:
+        model=model_ready(),
+        pairs=f"{OUT}/data/pairs.parquet",
+    output:
+        vectors=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.safetensors",
+        losses=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.losses.parquet",
+    params:
+        hp=lambda w: method_hp(w.method, w.positions),
+        concepts=lambda w: SPLITS[w.split],
+    log:
+        f"{OUT}/logs/train/{{method}}_L{{layer}}_{{positions}}_{{split}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/train/{{method}}_L{{layer}}_{{positions}}_{{split}}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=1,
+    script:
+        "../scripts/train.py"

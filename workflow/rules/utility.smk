@@ -1,0 +1,54 @@
+"""Utility (general ability under steering) and robustness (concept-suppression attack)."""
+
+
+rule utility:
+    conda:
+        "../envs/prosv.yaml"
+    input:
+        unpack(main_vectors),
+        model=model_ready(),
+        concepts=f"{OUT}/data/concepts.parquet",
+    output:
+        f"{OUT}/utility/accuracy.parquet",
+    params:
+        utility=config["utility"],
+        data_dir=config["data"]["data_dir"],
+        methods=list(METHODS),
+    log:
+        f"{OUT}/logs/utility.log",
+    benchmark:
+        f"{OUT}/benchmarks/utility.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=1,
+    script:
+        "../scripts/utility.py"
+
+
+rule robustness:
+    conda:
+        "../envs/prosv.yaml"
+    input:
+        unpack(main_vectors),
+        model=model_ready(),
+        concepts=f"{OUT}/data/concepts.parquet",
+        instructions=f"{OUT}/data/eval_instructions.parquet",
+    output:
+        f"{OUT}/generations/robustness/attack.parquet",
+    params:
+        robustness=config["robustness"],
+        evaluate=config["evaluate"],
+        methods=list(METHODS),
+    log:
+        f"{OUT}/logs/robustness.log",
+    benchmark:
+        f"{OUT}/benchmarks/robustness.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=1,
+    script:
+        "../scripts/robustness.py"
