@@ -6,12 +6,21 @@
     snakemake --report report.html                     # after a run
 """
 
+import os
+
 from snakemake.utils import min_version
+
+# passive OpenMP waiting: jobs sharing cores must not spin against each other (see prosv/__init__.py)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# A --configfile replaces the default instead of being merged into it: a merged `methods` table
+# would silently train the default's methods too.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import prosv  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads OpenMP)
 import pytest
 import torch
 

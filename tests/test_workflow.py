@@ -84,7 +84,7 @@ def finished_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wf")
     config = write_config(tmp)
     # first only the data step, then everything: the second call must not redo the first's job
-    snakemake("--cores", "2", "--configfile", str(config), f"{tmp}/results/data/pairs.parquet")
+    snakemake(f"{tmp}/results/data/pairs.parquet", "--cores", "2", "--configfile", str(config))
     full = snakemake("--cores", "2", "--configfile", str(config))
     return tmp, config, full
 

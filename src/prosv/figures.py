@@ -331,7 +331,10 @@ def build_main_table(
         for (method, protocol), part in df.groupby(["method", "protocol"], sort=True):
             grid = protocol == E.PROTOCOL_FACTOR_GRID
             if grid:
-                per_concept = E.select_factor(part, by=["method"])
+                # AxBench: select on the first half of the sampled instructions (0-4 of 10), report the rest
+                n = int(part["instruction_idx"].max()) + 1
+                per_concept = E.select_factor(part, by=["method"], select_idx=range(n // 2),
+                                              report_idx=range(n // 2, n))
                 if "learned_alpha" in part.columns:
                     alpha = part.groupby("concept_id")["learned_alpha"].first()
                     eff = per_concept["concept_id"].map(alpha) * per_concept["factor"]

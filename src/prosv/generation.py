@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from .interventions import attached
+from .interventions import optional_hook
 from .positions import PositionSpec, as_spec, left_padded_mask, template_ids
 
 
@@ -131,10 +131,7 @@ def generate(model, tokenizer, prompts: list, steering: Steering | None = None, 
                 text = tokenizer.decode(toks, skip_special_tokens=True)
                 results.append(Generation(all_ids[i], toks, text))
 
-    if steering is None:
-        run(None)
-    else:
-        with attached(model, steering.layer, steering.module) as hook:
-            hook.factor = steering.factor
-            run(hook)
+    with optional_hook(model, getattr(steering, "layer", None), getattr(steering, "module", None),
+                       getattr(steering, "factor", 1.0)) as hook:
+        run(hook)
     return results

@@ -189,3 +189,14 @@ def attached(model, layer: int, module: nn.Module):
         yield hook
     finally:
         handle.remove()
+
+
+@contextmanager
+def optional_hook(model, layer: int | None, module: nn.Module | None, factor: float = 1.0):
+    """`attached` with a factor set, or a no-op yielding None when there is no module (unsteered runs)."""
+    if module is None:
+        yield None
+        return
+    with attached(model, layer, module) as hook:
+        hook.factor = factor
+        yield hook

@@ -81,7 +81,7 @@ def harmonic_mean(concept: float, instruction: float, fluency: float) -> float:
 
 _RATING_RE = re.compile(
     r"\[\[\s*(?P<bracketed>[^\[\]]*?)\s*\]\]"  # [[k]] anywhere
-    r"|\brating\b\W{0,3}\s*[:=]\s*\**\s*(?P<bare>[+-]?\d+(?:\.\d+)?)(?![\d.]*\s*/\s*[3-9])",  # Rating: k
+    r"|\brating\b\W{0,3}\s*[:=]\s*\**\s*(?P<bare>[+-]?\d+(?:\.\d+)?)(?!\.?\d|\s*/)",  # Rating: k (not k/10)
     re.IGNORECASE,
 )
 _THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.IGNORECASE | re.DOTALL)
@@ -604,6 +604,7 @@ FLUENCY_LMS = {
     "smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct, the embedded chat model (fallback; not independent)",
 }
 DEFAULT_FLUENCY_LM = "gemma-3-270m"
+DEFAULT_LM_MAX_TOKENS = 48  # tokens of each response the fluency LM reads (its head over 262k ids dominates the cost)
 
 
 def embedding_model_dir() -> Path:
@@ -721,18 +722,23 @@ class _FluencyLM:
         self.softcap = getattr(self.model.config, "final_logit_softcapping", None)
         self._unigram = None
 
-    def _logprobs_from_hidden(self, hidden, targets):
+    def _logprobs_from_hidden(self, hidden, targets, chunk: int = 512):
+        """log p(target) from final hidden states. The head's logits stay in the model dtype (an
+        fp32 copy of [chunk, vocab] costs more than the matmul); the normaliser is summed in fp32
+        after subtracting the row max, which keeps it within ~1e-3 of a full fp32 logsumexp."""
         torch = self.torch
         out = []
-        for start in range(0, hidden.shape[0], 256):
-            logits = self.model.lm_head(hidden[start:start + 256]).float()
+        for start in range(0, hidden.shape[0], chunk):
+            logits = self.model.lm_head(hidden[start:start + chunk])
             if self.softcap:
                 logits = torch.tanh(logits / self.softcap) * self.softcap
             if targets is None:
-                out.append(torch.log_softmax(logits, -1))
-            else:
-                tgt = targets[start:start + 256]
-                out.append(logits.gather(-1, tgt[:, None])[:, 0] - torch.logsumexp(logits, -1))
+                out.append(torch.log_softmax(logits.float(), -1))
+                continue
+            top = logits.amax(-1, keepdim=True)
+            norm = top.squeeze(-1).float() + torch.log(torch.exp(logits - top).sum(-1, dtype=torch.float32))
+            tgt = targets[start:start + chunk]
+            out.append(logits.gather(-1, tgt[:, None])[:, 0].float() - norm)
         return torch.cat(out)
 
     def __call__(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -893,9 +899,9 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
 
 # The features each axis uses (chosen by cross-validation on the calibrate split only).
 AXIS_FEATURES: dict[str, list[str]] = {
-    "concept": ["c_max", "c_whole", "c_mean"],
-    "instruction": ["i_whole", "i_mean", "i_frac"],
-    "fluency": ["lm_mean", "lm_slor", "distinct_2", "compression", "known_words"],
+    "concept": ["c_max", "c_whole"],
+    "instruction": ["i_mean", "i_max", "i_frac"],
+    "fluency": ["lm_mean", "lm_low", "distinct_1", "distinct_3"],
 }
 
 
@@ -930,10 +936,11 @@ class OfflineJudge(Judge):
             self.config = json.loads(self.thresholds_path.read_text())
         lm_cfg = self.config.get("fluency_lm", {})
         self.fluency_lm = fluency_lm or lm_cfg.get("name", DEFAULT_FLUENCY_LM)
-        self.lm_max_tokens = int(lm_max_tokens or lm_cfg.get("max_tokens", 64))
+        self.lm_max_tokens = int(lm_max_tokens or lm_cfg.get("max_tokens", DEFAULT_LM_MAX_TOKENS))
         self.lm_dtype = lm_cfg.get("dtype", "bfloat16")
+        self.embedding_dtype = self.config.get("embedding_dtype", "bfloat16")
         if self.config.get("axes") and (self.fluency_lm != lm_cfg.get("name")
-                                        or self.lm_max_tokens != int(lm_cfg.get("max_tokens", 64))):
+                                        or self.lm_max_tokens != int(lm_cfg.get("max_tokens", DEFAULT_LM_MAX_TOKENS))):
             raise ValueError(f"thresholds were calibrated for fluency LM {lm_cfg.get('name')!r} with "
                              f"{lm_cfg.get('max_tokens')} tokens; recalibrate for {self.fluency_lm!r}/"
                              f"{self.lm_max_tokens} (python -m prosv.judges calibrate --fluency-lm ...)")
@@ -943,10 +950,13 @@ class OfflineJudge(Judge):
         self._embedder: _Embedder | None = None
         self._lm: _FluencyLM | None = None
         self._load_lock = threading.Lock()
+        self.timings = {"load_s": 0.0, "embedding_s": 0.0, "fluency_lm_s": 0.0}
 
     @property
     def judge_id(self) -> str:
-        digest = hashlib.sha256(_prompt_hash_text(self.config.get("axes", {})).encode()).hexdigest()[:12]
+        determining = {"axes": self.config.get("axes", {}), "embedding_dtype": self.embedding_dtype,
+                       "lm_dtype": self.lm_dtype}
+        digest = hashlib.sha256(_prompt_hash_text(determining).encode()).hexdigest()[:12]
         return f"offline:{FEATURE_VERSION}:{self.fluency_lm}@{self.lm_max_tokens}:{digest}"
 
     def describe(self) -> dict[str, Any]:
@@ -956,11 +966,13 @@ class OfflineJudge(Judge):
 
     def _models(self) -> tuple[_Embedder, _FluencyLM]:
         with self._load_lock:
+            t0 = time.perf_counter()
             if self._embedder is None:
-                self._embedder = _Embedder(embedding_model_dir())
+                self._embedder = _Embedder(embedding_model_dir(), dtype=self.embedding_dtype)
             if self._lm is None:
                 path = self.lm_dir or prepare_fluency_lm(self.fluency_lm)
                 self._lm = _FluencyLM(path, max_tokens=self.lm_max_tokens, dtype=self.lm_dtype)
+            self.timings["load_s"] += time.perf_counter() - t0
         return self._embedder, self._lm
 
     def features(self, triples: Sequence[tuple[str, str, str]]) -> list[dict[str, float]]:
@@ -972,12 +984,16 @@ class OfflineJudge(Judge):
         instructions = sorted({t[1] for t in triples})
         segs = [segments(t[2]) for t in triples]
         flat = [s for ss in segs for s in ss]
+        t0 = time.perf_counter()
         vectors = embed(concepts + instructions + [t[2] for t in triples] + flat)
+        t1 = time.perf_counter()
         c_vec = dict(zip(concepts, vectors[: len(concepts)]))
         i_vec = dict(zip(instructions, vectors[len(concepts): len(concepts) + len(instructions)]))
         r_vec = vectors[len(concepts) + len(instructions): len(concepts) + len(instructions) + len(triples)]
         s_vec = vectors[len(concepts) + len(instructions) + len(triples):]
         lm_out = lm([t[2] for t in triples])
+        self.timings["embedding_s"] += t1 - t0
+        self.timings["fluency_lm_s"] += time.perf_counter() - t1
         out = []
         offset = 0
         for n, (concept, instruction, response) in enumerate(triples):
@@ -1072,7 +1088,8 @@ def agreement(pred: Sequence[int], gold: Sequence[int]) -> dict[str, float]:
 
 
 def calibrate_offline_judge(path: str | Path = DEFAULT_CALIBRATION_DATA, out: str | Path | None = DEFAULT_THRESHOLDS,
-                            *, fluency_lm: str = DEFAULT_FLUENCY_LM, lm_max_tokens: int = 64, l2: float = 1.0,
+                            *, fluency_lm: str = DEFAULT_FLUENCY_LM, lm_max_tokens: int = DEFAULT_LM_MAX_TOKENS,
+                            l2: float = 1.0, embedding_dtype: str = "bfloat16",
                             axis_features: Mapping[str, Sequence[str]] | None = None,
                             verbose: bool = True) -> dict[str, Any]:
     """Fit the offline judge's per-axis ordinal models on the ``calibrate`` split of ``path``,
@@ -1081,7 +1098,8 @@ def calibrate_offline_judge(path: str | Path = DEFAULT_CALIBRATION_DATA, out: st
     path = Path(path)
     df = load_calibration(path)
     axis_features = {a: list(f) for a, f in (axis_features or AXIS_FEATURES).items()}
-    config = {"fluency_lm": {"name": fluency_lm, "max_tokens": lm_max_tokens, "dtype": "bfloat16"}}
+    config = {"fluency_lm": {"name": fluency_lm, "max_tokens": lm_max_tokens, "dtype": "bfloat16"},
+              "embedding_dtype": embedding_dtype}
     judge = OfflineJudge(config, cache=False)
     t0 = time.perf_counter()
     feats = pd.DataFrame(judge.features(list(zip(df["concept"], df["instruction"], df["response"]))))
@@ -1100,6 +1118,7 @@ def calibrate_offline_judge(path: str | Path = DEFAULT_CALIBRATION_DATA, out: st
         "format": "prosv offline judge thresholds v1",
         "feature_version": FEATURE_VERSION,
         "embedding_model": f"sentence-transformers/all-MiniLM-L6-v2 via PyPI {EMBEDDING_PACKAGE}",
+        "embedding_dtype": embedding_dtype,
         "fluency_lm": {**config["fluency_lm"], "source": FLUENCY_LMS[fluency_lm]},
         "fit": {"method": "ordinal logistic regression (cumulative logit), standardised features",
                 "l2": l2, "split": "calibrate"},
@@ -1181,7 +1200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_cal.add_argument("--data", default=str(DEFAULT_CALIBRATION_DATA))
     p_cal.add_argument("--out", default=str(DEFAULT_THRESHOLDS))
     p_cal.add_argument("--fluency-lm", default=DEFAULT_FLUENCY_LM, choices=sorted(FLUENCY_LMS))
-    p_cal.add_argument("--lm-max-tokens", type=int, default=64)
+    p_cal.add_argument("--lm-max-tokens", type=int, default=DEFAULT_LM_MAX_TOKENS)
     p_cal.add_argument("--l2", type=float, default=1.0)
     p_cal.add_argument("--metrics-out", default=None, help="also write the metrics as JSON here")
     p_eval = sub.add_parser("evaluate", help="agreement of a judge with the hand labels")

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .interventions import LoReFT, SteeringVectors, attached
+from .interventions import LoReFT, SteeringVectors, attached, optional_hook
 from .models import check_layer, hidden_size
 from .positions import as_spec, position_mask, template_ids
 
@@ -321,10 +321,6 @@ def response_loss(model, tokenizer, examples: list[Example], layer: int | None =
             total -= float(sums.sum())
             tokens += float(counts.sum())
 
-    if module is None:
-        run(None)
-    else:
-        with attached(model, layer, module) as hook:
-            hook.factor = factor
-            run(hook)
+    with optional_hook(model, layer, module, factor) as hook:
+        run(hook)
     return total / tokens
