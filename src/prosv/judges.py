@@ -259,8 +259,8 @@ def _as_triple(item: Item) -> tuple[str, str, str]:
 class Judge(ABC):
     """Rates responses on concept, instruction and fluency (0-2 each).
 
-    Subclasses implement :meth:`_rate_uncached`-style logic inside :meth:`rate_many`; the public
-    entry points are :meth:`rate` (one), :meth:`rate_many` (a list) and :meth:`rate_dataframe`.
+    Subclasses implement :meth:`rate_many` (cache look-ups and counters included) and
+    :attr:`judge_id`; :meth:`rate` (one response) and :meth:`rate_dataframe` build on it.
     """
 
     kind: str = "abstract"
@@ -687,7 +687,9 @@ class _Embedder:
         torch = self.torch
         texts = list(texts)
         out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
+        # batches by length (less padding), ties by text: the same set of texts makes the same
+        # batches whatever their order, so results do not depend on input order
+        order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), texts[i]))
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
@@ -705,8 +707,7 @@ class _FluencyLM:
     """Per-token log-probabilities of a text under a causal LM, and under its context-free
     first-token distribution (a cheap unigram stand-in, for SLOR-style normalisation)."""
 
-    def __init__(self, path: Path, max_tokens: int = 64, batch_size: int = 16, dtype: str = "bfloat16",
-                 stride: int = 1):
+    def __init__(self, path: Path, max_tokens: int = 64, batch_size: int = 16, dtype: str = "bfloat16"):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -714,7 +715,6 @@ class _FluencyLM:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).eval()
         self.max_tokens = int(max_tokens)
-        self.stride = max(1, int(stride))
         self.batch_size = batch_size
         tok = self.tokenizer
         self.start_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
@@ -746,7 +746,7 @@ class _FluencyLM:
         torch = self.torch
         ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"][: self.max_tokens] for t in texts]
         results: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0), np.zeros(0))] * len(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        order = sorted(range(len(texts)), key=lambda i: (len(ids[i]), texts[i]))  # as in _Embedder
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
@@ -761,10 +761,6 @@ class _FluencyLM:
                 if self._unigram is None:
                     self._unigram = self._logprobs_from_hidden(hidden[:1, 0], None)[0]
                 valid = mask[:, 1:].bool()
-                if self.stride > 1:  # score every stride-th token (the LM head dominates the cost)
-                    keep = torch.zeros_like(valid)
-                    keep[:, self.stride - 1::self.stride] = True
-                    valid &= keep
                 flat = self._logprobs_from_hidden(hidden[:, :-1][valid], input_ids[:, 1:][valid])
                 uni = self._unigram[input_ids[:, 1:][valid]]
                 offset = 0

@@ -16,11 +16,7 @@ with open(snakemake.input.choice) as f:
     choice = json.load(f)
 layer, positions = int(choice["layer"]), str(choice["positions"])
 method = snakemake.params.method
-config = snakemake.config
-if not isinstance(method, str):  # a methods entry itself rather than its name
-    config = dict(config, methods={**config["methods"], "_compared": dict(method)})
-    method = "_compared"
-cfg = train_config(config, method, positions=positions)
+cfg = train_config(snakemake.config, method, positions=positions)
 concepts = [int(c) for c in snakemake.params.concepts]
 pairs = pd.read_parquet(snakemake.input.pairs)
 datasets = concept_examples(pairs, concepts, snakemake.params.hp.get("max_examples"))
