@@ -425,27 +425,27 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg[:300]}" if msg else type(exc).__name__
 
 
+def _from_hub(repo_id: str, what: str, how_to_provide: str, fetch: Callable[[Any], str]) -> Path:
+    """Run ``fetch(huggingface_hub)`` and turn any failure into a DatasetUnavailableError for ``repo_id``."""
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise DatasetUnavailableError(repo_id, "huggingface_hub is not installed", how_to_provide) from None
+    try:
+        return Path(fetch(huggingface_hub))
+    except Exception as exc:  # network, auth, missing file, offline cache miss: all the same to us
+        mode = "offline mode, not in the local cache" if _offline() else "download failed"
+        raise DatasetUnavailableError(repo_id, f"could not get {what} ({mode}; {_short(exc)})", how_to_provide) from None
+
+
 def _hub_file(
     repo_id: str, filename: str, *, how_to_provide: str, revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> Path:
     """One file of a hub dataset repo (from the cache only when offline)."""
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError:
-        raise DatasetUnavailableError(repo_id, "huggingface_hub is not installed", how_to_provide) from None
-    try:
-        return Path(
-            hf_hub_download(
-                repo_id, filename, repo_type="dataset", revision=revision,
-                cache_dir=cache_dir, local_files_only=_offline(),
-            )
-        )
-    except Exception as exc:  # network, auth, missing file, offline cache miss: all the same to us
-        mode = "offline mode, not in the local cache" if _offline() else "download failed"
-        raise DatasetUnavailableError(
-            repo_id, f"could not get '{filename}' ({mode}; {_short(exc)})", how_to_provide
-        ) from None
+    return _from_hub(repo_id, f"'{filename}'", how_to_provide, lambda hub: hub.hf_hub_download(
+        repo_id, filename, repo_type="dataset", revision=revision, cache_dir=cache_dir,
+        local_files_only=_offline()))
 
 
 def _hub_snapshot(
@@ -453,20 +453,9 @@ def _hub_snapshot(
     cache_dir: str | os.PathLike | None = None,
 ) -> Path:
     """A (filtered) snapshot folder of a hub dataset repo."""
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        raise DatasetUnavailableError(repo_id, "huggingface_hub is not installed", how_to_provide) from None
-    try:
-        return Path(
-            snapshot_download(
-                repo_id, repo_type="dataset", revision=revision, cache_dir=cache_dir,
-                allow_patterns=allow_patterns, local_files_only=_offline(),
-            )
-        )
-    except Exception as exc:
-        mode = "offline mode, not in the local cache" if _offline() else "download failed"
-        raise DatasetUnavailableError(repo_id, f"{mode} ({_short(exc)})", how_to_provide) from None
+    return _from_hub(repo_id, "a snapshot", how_to_provide, lambda hub: hub.snapshot_download(
+        repo_id, repo_type="dataset", revision=revision, cache_dir=cache_dir, allow_patterns=allow_patterns,
+        local_files_only=_offline()))
 
 
 _TABLE_SUFFIXES = (".parquet", ".jsonl", ".json", ".csv")
