@@ -11,7 +11,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 def _check_config(cfg):
     """Checks the schema cannot express; each error names the key at fault."""
-    from prosv.models import EMBEDDED_MODELS, resolve_model
+    from prosv.models import resolve_model
     from prosv.positions import parse_positions
 
     try:
@@ -32,8 +32,6 @@ def _check_config(cfg):
             raise ValueError(f"config key 'locate.{key}': {name!r} is not in 'methods' ({sorted(cfg['methods'])})")
     for spec in cfg["locate"]["positions"]:
         parse_positions(spec)
-    if cfg["data"]["source"] == "embedded" and cfg["model"] not in EMBEDDED_MODELS:
-        pass  # embedded data works with any model: responses are written by the configured model
     overlap = set(cfg["data"]["dev_concepts"]) & set(cfg["data"]["eval_concepts"])
     if overlap:
         raise ValueError(f"config keys 'data.dev_concepts' and 'data.eval_concepts' overlap: {sorted(overlap)}; "
@@ -78,7 +76,6 @@ def method_hp(method, positions=None):
     cfg = train_config(config, method, positions).to_dict()
     cfg["model"] = config["model"]
     cfg["max_examples"] = config.get("train", {}).get("max_examples")
-    cfg["concepts"] = None  # filled per split by the rule
     return cfg
 
 
