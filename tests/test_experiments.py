@@ -263,3 +263,45 @@ def test_hidden_state_spread_template_vs_content(tiny_model, tokenizer):
     content = table[table.kind == "content"]
     assert (content.mean_pairwise_cosine < 0.99).all() and (content.relative_std > 0.01).all()
     assert table.relative_std.notna().all() and (table.n_prompts == 4).all()
+
+
+SCALING = {"c_alpha": [1, 16], "eta_alpha": [0.1, 10.0], "fixed_alpha": 1.0, "sgd": True,
+           "transfer": {"c_alpha": 4, "eta_alpha": 10.0, "c_v": 8, "eta_v": 0.04, "reference_width": 2304}}
+
+
+def test_scaling_cells_cover_grid_and_ablations_with_applied_rates():
+    base = TrainConfig(c_alpha=4, eta_alpha=0.5, c_v=1, eta_v=0.02)
+    cells = X.scaling_cells(SCALING, base, hidden=576)
+    kinds = [c.kind for c in cells]
+    assert kinds.count("grid") == 4 and kinds.count("sgd") == 2 and kinds.count("fixed") == 1
+    by_name = {c.name: c for c in cells}
+    assert by_name["adam c16 lr10"].train_config(base).learning_rates(576) == (10.0, 0.02)
+    assert by_name["sgd c1 lr0.5"].train_config(base).optimizer == "sgd"
+    # reference rates at width 2304: raw as they are; width-scaled to 576 by sqrt(576/2304) = 1/2
+    assert by_name["transfer raw"].train_config(base).learning_rates(576) == pytest.approx((10.0, 0.04))
+    assert by_name["transfer width"].train_config(base).learning_rates(576) == pytest.approx((5.0, 0.08))
+    assert by_name["transfer width"].train_config(base).learning_rates(2304) == pytest.approx((10.0, 0.04))
+    # a width-scaled base method contributes the rates it applies at this width
+    wide = X.scaling_cells(SCALING, TrainConfig(eta_alpha=0.25, eta_v=0.96, lr_scaling="width"), hidden=576)
+    assert {c.name: c for c in wide}["alpha fixed 1"].train_config(base).learning_rates(576) == (6.0, 0.04)
+
+
+def test_run_scaling_trains_each_cell_as_it_would_alone(tiny_model, tokenizer):
+    from prosv.training import train
+
+    data = [[Example(f"Question {i}: say something.", f"Lemons lemons {i}, lemons.") for i in range(6)]]
+    base = TrainConfig(epochs=2, batch_size=3, c_alpha=4, eta_alpha=1.0, c_v=1, eta_v=0.02)
+    spec = dict(SCALING, transfer=None)
+    cells = X.scaling_cells(spec, base, tiny_model.config.hidden_size)
+    module, names, losses, table = X.run_scaling(tiny_model, tokenizer, 1, "p2+s2", data, base, cells, [7],
+                                                 progress=False)
+    assert names == [f"{c.name}|7" for c in cells] and module.num_concepts == len(cells)
+    assert list(table.cell) == [c.name for c in cells] and set(losses.cell) == set(table.cell)
+    fixed = table[table.kind == "fixed"].iloc[0]
+    assert fixed.alpha_final == 1.0 and float(module.alpha[names.index("alpha fixed 1|7")]) == 1.0
+    k = names.index("adam c16 lr10|7")
+    alone = train(tiny_model, tokenizer, 1, data, cells[k].train_config(base), progress=False)
+    torch.testing.assert_close(module.v[k], alone.module.v[0], rtol=1e-4, atol=1e-6)
+    prompts = pd.DataFrame({"concept_id": [7, 7], "user_turn": ["a", "b"]})
+    expanded, rows = X.scaling_prompts(prompts, names)
+    assert len(expanded) == 2 * len(cells) and rows[:2] == [0, 0] and rows[-1] == len(cells) - 1

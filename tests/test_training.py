@@ -136,3 +136,52 @@ def test_empty_inputs_are_named_errors(tiny_model, tokenizer):
         train(tiny_model, tokenizer, LAYER, [[Example("q", "")]], TrainConfig(), progress=False)
     with pytest.raises(ValueError, match="out of range"):
         train(tiny_model, tokenizer, 40, [toy_examples(2, "a")], TrainConfig(), progress=False)
+
+
+def _tiny_gemma2(tokenizer):
+    """A 4-layer Gemma-2 with a sliding window shorter than the sequences and both softcaps."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    torch.manual_seed(1)
+    cfg = Gemma2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=4,
+                       num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=8,
+                       max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
+                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    model = Gemma2ForCausalLM(cfg).eval()
+    model.requires_grad_(False)
+    return model
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma2"])
+@pytest.mark.parametrize("method,loss", [("sv", "lang"), ("sv", "simpo"), ("loreft", "lang")])
+def test_prefix_cache_gives_the_uncached_trajectory(tiny_model, tokenizer, arch, method, loss):
+    """Replaying cached block-L outputs and running blocks L+1..N equals the full forward pass, step by step."""
+    model = tiny_model if arch == "llama" else _tiny_gemma2(tokenizer)
+    datasets = [toy_examples(6, "cat"), toy_examples(5, "dog")]
+    kwargs = dict(method=method, loss=loss, epochs=3, batch_size=4, micro_batch_size=5, eta_alpha=1.0, eta_v=0.01,
+                  positions="all" if method == "sv" and loss == "lang" else "p2+s2")
+    cached = train(model, tokenizer, LAYER, datasets, TrainConfig(**kwargs), progress=False)
+    plain = train(model, tokenizer, LAYER, datasets, TrainConfig(prefix_cache=False, **kwargs), progress=False)
+    assert cached.losses.loss.to_numpy() == pytest.approx(plain.losses.loss.to_numpy(), rel=1e-4, abs=1e-5)
+    for name, tensor in plain.module.state_tensors().items():
+        torch.testing.assert_close(cached.module.state_tensors()[name], tensor, rtol=1e-4, atol=1e-5)
+    from prosv.models import decoder_layers
+    assert all(type(b).__name__.endswith("DecoderLayer") for b in decoder_layers(model)), "blocks must be restored"
+
+
+def test_one_prefix_cache_serves_several_trainings(tiny_model, tokenizer):
+    """Locations, losses and methods at one layer share the cache: the prefix is computed once per sequence."""
+    from prosv.training import PrefixCache
+
+    data = [toy_examples(6, "cat")]
+    cache = PrefixCache(LAYER)
+    first = train(tiny_model, tokenizer, LAYER, data, TrainConfig(epochs=2, batch_size=3, positions="p2+s2"),
+                  progress=False, cache=cache)
+    computed = cache.computed_tokens
+    assert len(cache) == 6 and computed == sum(len(e.prompt) + len(e.response) for e in encode(tokenizer, data[0], 128))
+    second = train(tiny_model, tokenizer, LAYER, data, TrainConfig(epochs=2, batch_size=3, positions="all"),
+                   progress=False, cache=cache)
+    assert cache.computed_tokens == computed, "the second training must not recompute the prefix"
+    assert not torch.equal(first.module.v[0], second.module.v[0])
+    with pytest.raises(ValueError, match="layer 1"):
+        train(tiny_model, tokenizer, 2, data, TrainConfig(epochs=1), progress=False, cache=cache)

@@ -65,8 +65,21 @@ def test_offline_hub_model_fails_with_instructions(monkeypatch, tmp_path):
 def test_embedded_model_loads_from_converted_folder(embedded):
     model, tokenizer = embedded
     assert model.config.hidden_size == 576 and model.config.num_hidden_layers == 30
-    assert model.dtype == torch.float32 and not model.training
+    from prosv.models import cpu_has_native_bf16
+    assert model.dtype == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32) and not model.training
     assert not any(p.requires_grad for p in model.parameters())
     assert model.prosv_ref.source_id == "HuggingFaceTB/SmolLM2-135M-Instruct"
     out = generate(model, tokenizer, ["What is the capital of France?"], max_new_tokens=16)
     assert "Paris" in out[0].text
+
+
+def test_cpu_dtype_policy(monkeypatch):
+    from prosv.models import cpu_has_native_bf16, default_dtype, resolve_dtype
+
+    assert default_dtype("cuda") == torch.bfloat16
+    monkeypatch.setenv("PROSV_CPU_DTYPE", "float32")
+    assert default_dtype("cpu") == torch.float32 and resolve_dtype("auto", "cpu") == torch.float32
+    monkeypatch.delenv("PROSV_CPU_DTYPE")
+    assert default_dtype("cpu") == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+    with pytest.raises(ValueError, match="float8"):
+        resolve_dtype("float8", "cpu")

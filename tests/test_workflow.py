@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -47,7 +49,9 @@ def test_paper_configs_dry_run(paper_config, tmp_path):
                      "--config", "judge={kind: offline}")
     counts = job_counts(proc.stdout + proc.stderr)
     cfg = yaml.safe_load(paper_config.read_text())
-    assert counts["train"] == len(cfg["layers"]) * len(cfg["locate"]["positions"])
+    # one location-search job per layer trains every variant (shared prefix cache), one generates
+    assert counts["train_locate"] == counts["generate_locate"] == len(cfg["layers"])
+    assert counts["scaling"] == 1 and counts["locate"] == 1
 
 
 def write_config(tmp_path, **changes):
@@ -79,22 +83,47 @@ def test_bad_config_is_rejected_at_parse_time(tmp_path, change, message):
     assert message in proc.stdout + proc.stderr
 
 
+def interrupt_when(path: Path, args: list[str], timeout: float = 1200) -> str:
+    """Start snakemake, press Ctrl-C (SIGINT to its process group) once `path` exists; return its output."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    # a shell that started us in the background ignores SIGINT, and children inherit that: restore it
+    proc = subprocess.Popen([*SNAKEMAKE, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    start = time.time()
+    while not path.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"snakemake ended before {path} appeared:\n{proc.stdout.read()[-4000:]}")
+        if time.time() - start > timeout:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0, "the interrupted run must not report success"
+    return out
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wf")
     config = write_config(tmp)
-    # first only the data step, then everything: the second call must not redo the first's job
-    snakemake(f"{tmp}/results/data/pairs.parquet", "--cores", "2", "--configfile", str(config))
+    results = tmp / "results"
+    # first only the data step; then the full run, interrupted once the location search's generations
+    # exist (its training job finished before they started; later jobs are running); then the full
+    # run again, which must resume rather than start over
+    snakemake(f"{results}/data/pairs.parquet", "--cores", "2", "--configfile", str(config))
+    interrupted = interrupt_when(results / "generations" / "locate" / "L10.parquet",
+                                 ["--cores", "2", "--configfile", str(config)])
     full = snakemake("--cores", "2", "--configfile", str(config))
-    return tmp, config, full
+    return tmp, config, full, interrupted
 
 
 def test_test_config_runs_to_the_end(finished_run):
-    tmp, _, full = finished_run
+    tmp, _, full, _ = finished_run
     results = tmp / "results"
-    assert "prepare_data" not in job_counts(full.stdout + full.stderr), "finished jobs must not rerun"
     for name in ["SUMMARY.md", "tables/main.parquet", "tables/locate.parquet", "figures/main_scores.png",
-                 "locate/choice.json"]:
+                 "locate/choice.json", "tables/scaling.parquet", "figures/scaling.png"]:
         assert (results / name).exists(), name
     main = pd.read_parquet(results / "tables" / "main.parquet")
     assert {"unsteered", "prompting", "prosv_lang", "fssv_lang"} <= set(main.method)
@@ -104,14 +133,40 @@ def test_test_config_runs_to_the_end(finished_run):
     assert not list(results.rglob(".*.tmp")), "no temporary files left behind"
 
 
+def test_interrupted_run_resumes_without_redoing_finished_jobs(finished_run):
+    tmp, _, full, interrupted = finished_run
+    results = tmp / "results"
+    resumed = job_counts(full.stdout + full.stderr)
+    assert "prepare_data" not in resumed and "train_locate" not in resumed, resumed
+    assert "figures" in resumed, "the resumed run must finish what the interrupted one left"
+    assert not list(results.rglob(".*.tmp")), "an interrupted job must not leave a partial file"
+    import safetensors.torch
+    for path in (results / "locate" / "L10").glob("*.safetensors"):
+        assert safetensors.torch.load_file(path), path  # every finished file is whole
+
+
+def test_scaling_study_covers_grid_and_ablations(finished_run):
+    tmp, _, _, _ = finished_run
+    scaling = pd.read_parquet(tmp / "results" / "tables" / "scaling.parquet")
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())["scaling"]
+    grid = scaling[scaling.kind == "grid"]
+    assert len(grid) == len(cfg["c_alpha"]) * len(cfg["eta_alpha"])
+    assert set(scaling.kind) == {"grid", "fixed", "sgd", "transfer"}
+    assert scaling.final_loss.notna().all() and scaling.overall.between(0, 2).all()
+    fixed = scaling[scaling.kind == "fixed"].iloc[0]
+    assert fixed.alpha_final == pytest.approx(1.0)
+    summary = (tmp / "results" / "SUMMARY.md").read_text()
+    assert "best grid cell" in summary and "Scaling study" in summary
+
+
 def test_second_run_is_a_no_op(finished_run):
-    _, config, _ = finished_run
+    _, config, _, _ = finished_run
     proc = snakemake("-n", "--configfile", str(config))
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
 def test_changing_a_hyperparameter_reruns_only_its_jobs(finished_run, tmp_path):
-    tmp, config, _ = finished_run
+    tmp, config, _, _ = finished_run
     cfg = yaml.safe_load(config.read_text())
     cfg["methods"]["prosv_simpo"]["eta_alpha"] = 0.5
     changed = tmp / "changed.yaml"
@@ -119,3 +174,4 @@ def test_changing_a_hyperparameter_reruns_only_its_jobs(finished_run, tmp_path):
     counts = job_counts(snakemake("-n", "--configfile", str(changed)).stdout)
     assert counts.get("train") == 1 and counts.get("generate") == 1
     assert "prepare_data" not in counts and "locate" not in counts
+    assert "train_locate" not in counts and "scaling" not in counts, "location search and scaling use prosv_lang"

@@ -1,4 +1,4 @@
-"""The side experiments of spec sections 5 and 6: utility, robustness, and the LoReFT comparison.
+"""The side experiments of spec sections 2, 5 and 6: the scaling study, utility, robustness, LoReFT.
 
 Plain functions over models, vector files and DataFrames; the workflow scripts (utility.py,
 robustness.py, compare_loreft.py) only read the `snakemake` object and call these.
@@ -20,6 +20,11 @@ Utility (spec 6): accuracy on general tasks under each steering condition.
 Robustness (spec 6): the factor-free prompts under the suppression attack, generated with each
 method's vector; the judge rates them against the original instruction.
 
+Scaling study (spec 2): the factor init x factor learning rate grid (Adam, raw rates), alpha fixed
+at 1 (direction only), SGD instead of Adam, and raw vs width-scaled transfer of reference rates;
+every cell is trained on the same development data from one prefix cache, then all cells generate
+in one batch stream (each cell is one "concept" row of a stacked module) for the judge.
+
 LoReFT comparison (spec 5): PrOSV and rank-1 LoReFT trained at the same layer, positions and
 learning rate; their loss curves, the cosine between LoReFT's R row and PrOSV's v, and the spread
 of the unsteered hidden states across prompts at the intervened positions vs content tokens.
@@ -39,10 +44,10 @@ from tqdm.auto import tqdm
 
 from . import evaluation as E
 from .generation import Steering, generate
-from .interventions import optional_hook
+from .interventions import SteeringVectors, optional_hook
 from .models import check_layer, decoder_layers, hidden_size
 from .positions import as_spec, template_ids
-from .training import Example, TrainConfig, sequence_logprobs, train
+from .training import Example, PrefixCache, TrainConfig, sequence_logprobs, train
 
 CHOICE_LETTERS = "ABCD"
 
@@ -402,8 +407,10 @@ def compare_loreft(model, tokenizer, layer: int, datasets: list[list[Example]], 
     the TrainResults}."""
     loreft_cfg = loreft_config(prosv_cfg, hidden_size(model))
     results = {}
+    cache = PrefixCache(layer)  # both methods edit the same block output: one prefix serves both
     for name, cfg in (("prosv", prosv_cfg), ("loreft", loreft_cfg)):
-        results[name] = train(model, tokenizer, layer, datasets, cfg, progress=progress, concept_names=concept_names)
+        results[name] = train(model, tokenizer, layer, datasets, cfg, progress=progress, concept_names=concept_names,
+                              cache=cache)
     losses = pd.concat([results[m].losses.assign(method=m, layer=layer, positions=prosv_cfg.positions,
                                                  lr=results[m].lr_v if m == "prosv" else loreft_cfg.eta_loreft)
                         for m in ("prosv", "loreft")], ignore_index=True)
@@ -520,3 +527,113 @@ def spread_prompts(pairs: pd.DataFrame, concept_ids: Sequence[int], n: int = 16)
     if len(out) < 2:
         raise ValueError(f"concepts {list(concept_ids)} have fewer than two distinct instructions")
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# scaling study (spec section 2)
+
+
+@dataclass(frozen=True)
+class ScalingCell:
+    """One training setting of the scaling study; `kind` says which comparison it belongs to."""
+
+    name: str
+    kind: str  # "grid" (Adam, raw), "fixed" (alpha frozen), "sgd", "transfer"
+    c_alpha: float
+    eta_alpha: float
+    optimizer: str = "adam"
+    fixed_alpha: float | None = None
+    lr_scaling: str = "raw"
+    c_v: float | None = None  # None: the base method's
+    eta_v: float | None = None
+
+    def train_config(self, base: TrainConfig) -> TrainConfig:
+        changes = dict(c_alpha=self.c_alpha, eta_alpha=self.eta_alpha, optimizer=self.optimizer,
+                       fixed_alpha=self.fixed_alpha, lr_scaling=self.lr_scaling, method="sv")
+        if self.c_v is not None:
+            changes["c_v"] = self.c_v
+        if self.eta_v is not None:
+            changes["eta_v"] = self.eta_v
+        return replace(base, **changes).validate()
+
+
+def scaling_cells(spec: dict, base: TrainConfig, hidden: int) -> list[ScalingCell]:
+    """The cells of the study from the config's `scaling` section and the base (PrOSV) method.
+
+    Every rate is raw (as applied at width `hidden`); a width-scaled base method contributes the
+    rates it applies at this width.
+
+    - grid: every c_alpha x eta_alpha with Adam and raw rates (the base eta_v and c_v);
+    - fixed: alpha frozen at `fixed_alpha` (direction only), the base v rate;
+    - sgd: SGD instead of Adam at each grid c_alpha with the base rates;
+    - transfer: reference rates tuned at `reference_width` used as they are ("raw") and scaled to
+      this model's width by the rule eta_alpha * sqrt(n / n_ref), eta_v * sqrt(n_ref / n) ("width").
+    """
+    lr_alpha, lr_v = base.learning_rates(hidden)
+    cells = [ScalingCell(f"adam c{_num(c)} lr{_num(e)}", "grid", float(c), float(e), eta_v=lr_v)
+             for c in spec["c_alpha"] for e in spec["eta_alpha"]]
+    if spec.get("fixed_alpha") is not None:
+        cells.append(ScalingCell(f"alpha fixed {_num(spec['fixed_alpha'])}", "fixed", base.c_alpha, lr_alpha,
+                                 fixed_alpha=float(spec["fixed_alpha"]), eta_v=lr_v))
+    if spec.get("sgd", True):
+        cells += [ScalingCell(f"sgd c{_num(c)} lr{_num(lr_alpha)}", "sgd", float(c), lr_alpha, "sgd", eta_v=lr_v)
+                  for c in spec["c_alpha"]]
+    ref = spec.get("transfer")
+    if ref:
+        root = math.sqrt(float(ref["reference_width"]))
+        common = dict(c_alpha=float(ref["c_alpha"]), c_v=float(ref["c_v"]))
+        cells.append(ScalingCell("transfer raw", "transfer", eta_alpha=float(ref["eta_alpha"]),
+                                 eta_v=float(ref["eta_v"]), **common))
+        # width-scaled base rates that reproduce the reference rates at the reference width
+        cells.append(ScalingCell("transfer width", "transfer", eta_alpha=float(ref["eta_alpha"]) / root,
+                                 eta_v=float(ref["eta_v"]) * root, lr_scaling="width", **common))
+    names = [c.name for c in cells]
+    if len(set(names)) != len(names):
+        raise ValueError(f"the scaling study has duplicate cells: {names}")
+    return cells
+
+
+def _num(x) -> str:
+    return f"{float(x):g}"
+
+
+def run_scaling(model, tokenizer, layer: int, positions: str, datasets: list[list[Example]], base: TrainConfig,
+                cells: Sequence[ScalingCell], concept_names: Sequence, progress: bool = True):
+    """Train every cell on the same data (one prefix cache) and stack the results.
+
+    Returns (module, names, losses, cells table): a SteeringVectors with one row per
+    (cell, concept) named "<cell>|<concept>", the per-step losses with the cell's settings, and one
+    row per cell with its learning rates as applied and its final training loss (mean over concepts).
+    """
+    hidden = hidden_size(model)
+    cache = PrefixCache(layer)  # every cell edits the same block output: one prefix serves them all
+    alphas, vectors, names, frames, rows = [], [], [], [], []
+    for cell in tqdm(cells, desc=f"scaling L{layer} {positions}", disable=not progress, unit="cell"):
+        cfg = replace(cell.train_config(base), positions=positions)
+        res = train(model, tokenizer, layer, datasets, cfg, progress=False, concept_names=list(concept_names),
+                    cache=cache)
+        state = res.module.state_tensors()
+        alphas.append(state["alpha"])
+        vectors.append(state["v"])
+        names += [f"{cell.name}|{c}" for c in concept_names]
+        frames.append(res.losses.assign(cell=cell.name, kind=cell.kind))
+        final = res.losses.sort_values("step").groupby("concept").tail(1)
+        rows.append({"cell": cell.name, "kind": cell.kind, "c_alpha": cell.c_alpha, "eta_alpha": cell.eta_alpha,
+                     "optimizer": cell.optimizer, "fixed_alpha": cell.fixed_alpha, "lr_scaling": cell.lr_scaling,
+                     "c_v": cfg.c_v, "eta_v": cfg.eta_v, "lr_alpha": res.lr_alpha, "lr_v": res.lr_v,
+                     "alpha_final": float(final["alpha"].mean()), "final_loss": float(final["loss"].mean()),
+                     "first_loss": float(res.losses[res.losses.step == 0]["loss"].mean()),
+                     "layer": layer, "positions": positions, "hidden": hidden})
+    module = SteeringVectors(torch.cat(alphas), torch.cat(vectors)).requires_grad_(False)
+    return module, names, pd.concat(frames, ignore_index=True), pd.DataFrame(rows)
+
+
+def scaling_prompts(prompts: pd.DataFrame, names: Sequence[str]) -> tuple[pd.DataFrame, list[int]]:
+    """Every factor-free prompt once per cell, with the stacked module's row for (cell, concept)."""
+    index = {n: i for i, n in enumerate(names)}
+    cells = list(dict.fromkeys(n.split("|", 1)[0] for n in names))
+    parts, rows = [], []
+    for cell in cells:
+        parts.append(prompts.assign(cell=cell))
+        rows += [index[f"{cell}|{c}"] for c in prompts.concept_id]
+    return pd.concat(parts, ignore_index=True), rows

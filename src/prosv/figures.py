@@ -25,6 +25,9 @@ Table schemas (one row per ...):
   overall_lo, overall_hi, concept_score, instruction_score, fluency_score (under the
   suppression attack), relative_accuracy, relative_accuracy_std (utility of the same method and
   factor, averaged over tasks; NaN where utility was not measured).
+- ``scaling``: (cell): kind (grid, fixed, sgd, transfer), c_alpha, eta_alpha, optimizer, fixed_alpha,
+  lr_scaling, lr_alpha, lr_v (as applied), alpha_final, first_loss, final_loss (mean over concepts),
+  overall, concept_score, instruction_score, fluency_score (judge means over prompts), n_responses.
 - ``loreft``: (method in {prosv, loreft}, concept, step): loss. ``loreft_cosine``: (concept):
   cosine, signed_cosine. ``loreft_spread``: (kind, position): mean_pairwise_cosine, relative_std.
 
@@ -65,11 +68,13 @@ __all__ = [
     "relative_accuracy",
     "build_utility_table",
     "build_robustness_table",
+    "build_scaling_table",
     "paper_model",
     "family",
     "paper_key",
     "plot_main_scores",
     "plot_locate_heatmap",
+    "plot_scaling",
     "plot_loss_curves",
     "plot_loreft_vs_prosv",
     "plot_utility",
@@ -413,6 +418,15 @@ def build_losses_table(parts: Mapping[str, Sequence[pd.DataFrame]], methods: Map
     return out
 
 
+def build_scaling_table(cells: pd.DataFrame, ratings: pd.DataFrame) -> pd.DataFrame:
+    """One row per scaling cell: its settings and final training loss, with the judge's mean scores."""
+    cells = _require(cells, "scaling cells", ["cell", "final_loss"])
+    rated = E.add_overall(_require(ratings, "scaling ratings", ["cell", *RATINGS]))
+    scores = rated.groupby("cell")[["overall", *RATINGS]].mean()
+    scores["n_responses"] = rated.groupby("cell").size()
+    return cells.merge(scores.reset_index(), on="cell", how="left")
+
+
 def relative_accuracy(accuracy: pd.DataFrame) -> pd.DataFrame:
     """Accuracy rows with ``relative_accuracy`` = accuracy / the unsteered accuracy on the same task
     (unsteered rows: method 'unsteered' or concept_id -1)."""
@@ -620,6 +634,48 @@ def plot_locate_heatmap(locate: pd.DataFrame, *, choice: Mapping | None = None, 
     n = _single(loc.get("n_concepts"))
     what = f"Location search ({n} development concepts; red: chosen)"
     fig.suptitle(_title(what, model, judge, "factor_free"), fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_scaling(scaling: pd.DataFrame, *, model: str | None = None):
+    """Final training loss and overall score over factor init x factor learning rate (Adam, raw
+    rates), and every ablation cell (alpha fixed, SGD, rate transfer) beside the best grid cell."""
+    sc = _require(scaling, "scaling", ["cell", "kind", "c_alpha", "eta_alpha", "final_loss", "overall"])
+    grid = sc[sc["kind"] == "grid"]
+    if grid.empty:
+        raise ValueError("table 'scaling' has no grid cells")
+    _style()
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2), gridspec_kw={"width_ratios": [1, 1, 1.2]})
+    for ax, metric, cmap, title in ((axes[0], "final_loss", "viridis_r", "final training loss"),
+                                    (axes[1], "overall", "viridis", "overall score")):
+        table = grid.pivot_table(index="c_alpha", columns="eta_alpha", values=metric, aggfunc="mean") \
+            .sort_index(ascending=False).sort_index(axis=1)
+        table.columns = [f"{c:g}" for c in table.columns]
+        table.index = [f"{c:g}" for c in table.index]
+        sns.heatmap(table, annot=True, fmt=".2f", cmap=cmap, ax=ax, cbar_kws={"shrink": 0.8}, linewidths=0.5,
+                    linecolor="white")
+        ax.set_xlabel("factor learning rate eta_alpha (Adam, raw)")
+        ax.set_ylabel("factor init c_alpha (alpha_0 = c_alpha sqrt(n))")
+        ax.set_title(title)
+        ax.tick_params(axis="y", rotation=0)
+    best = grid.sort_values("final_loss").iloc[0]
+    others = sc[sc["kind"] != "grid"]
+    bars = pd.concat([best.to_frame().T.assign(cell=f"best grid: {best['cell']}"), others], ignore_index=True)
+    ax = axes[2]
+    y = range(len(bars))
+    ax.barh(list(y), bars["final_loss"].astype(float), color=["#2b8cbe"] + ["#bdbdbd"] * (len(bars) - 1))
+    ax.set_yticks(list(y), [str(c) for c in bars["cell"]])
+    ax.invert_yaxis()
+    for i, (loss, score) in enumerate(zip(bars["final_loss"].astype(float), bars["overall"].astype(float))):
+        ax.text(loss, i, f" {loss:.2f} (score {score:.2f})", va="center", fontsize=8)
+    low, high = bars["final_loss"].astype(float).min(), bars["final_loss"].astype(float).max()
+    ax.set_xlim(max(0.0, low - 0.3 * (high - low + 1e-9)), high + 0.45 * (high - low + 1e-9))
+    ax.set_xlabel("final training loss (lower is better)")
+    ax.set_title("ablations")
+    n = _single(sc.get("positions"))
+    layer = _single(sc.get("layer"))
+    fig.suptitle(_title(f"Scaling study (layer {layer}, {n}; development concepts)", model), fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -853,10 +909,41 @@ def _final_losses(losses: pd.DataFrame) -> pd.DataFrame:
     return last[keys + ["loss"]]
 
 
-def _claim_joint_training(losses: pd.DataFrame | None) -> dict:
+def _claim_joint_training_scaling(scaling: pd.DataFrame, claim: str, paper: str) -> dict:
+    """Held when the best grid cell has a large init and rate (both above the grid's smallest) and beats
+    the small-init/small-rate corner, alpha fixed and SGD."""
+    grid = scaling[scaling["kind"] == "grid"]
+    if grid.empty:
+        return dict(claim=claim, ours="not measured (no grid cells in the scaling table)", paper=paper,
+                    verdict=NOT_MEASURED)
+    best = grid.sort_values("final_loss").iloc[0]
+    corner = grid[(grid["c_alpha"] == grid["c_alpha"].min()) & (grid["eta_alpha"] == grid["eta_alpha"].min())].iloc[0]
+    parts = [f"best grid cell c_alpha={best['c_alpha']:g}, eta_alpha={best['eta_alpha']:g}: final loss "
+             f"{best['final_loss']:.3f} (score {best['overall']:.2f}); smallest init and rate "
+             f"(c_alpha={corner['c_alpha']:g}, eta_alpha={corner['eta_alpha']:g}) {corner['final_loss']:.3f} "
+             f"(score {corner['overall']:.2f})"]
+    ok = [best["c_alpha"] > grid["c_alpha"].min() or best["eta_alpha"] > grid["eta_alpha"].min(),
+          best["final_loss"] < corner["final_loss"]]
+    for kind in ("fixed", "sgd"):
+        rows = scaling[scaling["kind"] == kind]
+        if len(rows):
+            top = rows.sort_values("final_loss").iloc[0]
+            parts.append(f"{'alpha fixed' if kind == 'fixed' else 'best SGD'} ({top['cell']}) {top['final_loss']:.3f} "
+                         f"(score {top['overall']:.2f})")
+            ok.append(best["final_loss"] < top["final_loss"])
+    transfer = scaling[scaling["kind"] == "transfer"].set_index("cell")["final_loss"]
+    if {"transfer raw", "transfer width"} <= set(transfer.index):
+        parts.append(f"reference rates raw {transfer['transfer raw']:.3f} vs width-scaled "
+                     f"{transfer['transfer width']:.3f}")
+    return dict(claim=claim, ours="; ".join(parts), paper=paper, verdict=HELD if all(ok) else NOT_HELD)
+
+
+def _claim_joint_training(losses: pd.DataFrame | None, scaling: pd.DataFrame | None = None) -> dict:
     paper = ("naive joint training fails: after 10 epochs SGD at c_alpha=1 stays at 3.236, Adam at c_alpha=1, "
              "lr 5e-4 reaches 3.181, Adam at c_alpha=32, lr 1e-2 reaches 2.025")
     claim = "Joint training needs a large factor init and learning rate (alpha fixed or small: the vector barely moves)"
+    if scaling is not None and len(scaling):
+        return _claim_joint_training_scaling(scaling, claim, paper)
     if losses is None or "method" not in losses.columns:
         return dict(claim=claim, ours="not measured in this run (no training logs)", paper=paper, verdict=NOT_MEASURED)
     fixed_methods = sorted({m for m in losses["method"].astype(str) if "fixed" in m})
@@ -1034,12 +1121,12 @@ def _claim_location(locate: pd.DataFrame | None, col: str) -> dict:
 def claims(tables: Mapping[str, pd.DataFrame | None], *, model: str | None = None) -> pd.DataFrame:
     """The paper's six claims, each with our value, the paper's value and a verdict from the data.
 
-    Tables used: losses (1), main (2), utility (3), robustness (4), loreft_cosine and loreft (5),
+    Tables used: scaling, else losses (1), main (2), utility (3), robustness (4), loreft_cosine and loreft (5),
     locate (6). A missing or empty table makes its claim 'not measured'.
     """
     col, _ = paper_model(model)
     rows = [
-        _claim_joint_training(_table(tables, "losses")),
+        _claim_joint_training(_table(tables, "losses"), _table(tables, "scaling")),
         _claim_overall(_table(tables, "main"), col),
         _claim_utility(_table(tables, "utility")),
         _claim_robustness(_table(tables, "robustness")),
@@ -1093,6 +1180,12 @@ def write_summary(tables: Mapping[str, pd.DataFrame | None], path, *, model: str
     if loc is not None:
         lines += ["## Location search (development concepts, factor-free protocol)", "",
                   locate_table_markdown(loc, model=model)]
+    sc = _table(tables, "scaling")
+    if sc is not None:
+        view = sc.assign(**{c: sc[c].map(lambda x: _fmt(x, 3)) for c in ("final_loss", "overall", "alpha_final")})
+        lines += ["## Scaling study (development concepts; final training loss and judge score per cell)", "",
+                  _markdown(view[["cell", "kind", "c_alpha", "eta_alpha", "optimizer", "lr_alpha", "lr_v",
+                                  "alpha_final", "final_loss", "overall"]]), ""]
     ut = _table(tables, "utility")
     if ut is not None:
         view = ut.assign(factor=ut["factor"].map(lambda f: _fmt(f, 2)),
@@ -1114,6 +1207,7 @@ def write_summary(tables: Mapping[str, pd.DataFrame | None], path, *, model: str
 FIGURES = {
     "main_scores": ("main",),
     "locate_heatmap": ("locate",),
+    "scaling": ("scaling",),
     "loss_curves": ("losses",),
     "loreft_vs_prosv": ("loreft", "loreft_cosine", "loreft_spread"),
     "utility": ("utility",),
@@ -1131,6 +1225,7 @@ def render_all(tables: Mapping[str, pd.DataFrame | None], figure_paths: Mapping[
     makers = {
         "main_scores": lambda: plot_main_scores(tables.get("main"), model=model),
         "locate_heatmap": lambda: plot_locate_heatmap(tables.get("locate"), choice=choice, model=model, judge=judge),
+        "scaling": lambda: plot_scaling(tables.get("scaling"), model=model),
         "loss_curves": lambda: plot_loss_curves(tables.get("losses"), model=model),
         "loreft_vs_prosv": lambda: plot_loreft_vs_prosv(tables.get("loreft"), tables.get("loreft_cosine"),
                                                         tables.get("loreft_spread"), model=model),

@@ -104,16 +104,20 @@ def _decode_batch(model, prompt_ids: list[list[int]], pad_id: int, eos: set[int]
 
 def generate(model, tokenizer, prompts: list, steering: Steering | None = None, max_new_tokens: int = 128,
              temperature: float = 0.0, seed: int = 0, batch_size: int = 16, progress: bool = False,
-             desc: str = "generate") -> list[Generation]:
+             desc: str = "generate", sample_ids: list[int] | None = None) -> list[Generation]:
     """Generate a response for each prompt (an instruction string or a list of chat messages).
 
     temperature 0 is greedy decoding; otherwise sampling with a per-row generator seeded from
-    (seed, prompt index). With `steering`, prompt i is steered by concept steering.rows[i].
+    (seed, sample id), the sample id being the prompt's index unless `sample_ids` gives one (equal
+    ids draw the same random numbers: the same prompt under several conditions). With `steering`,
+    prompt i is steered by concept steering.rows[i].
     """
     if not prompts:
         return []
     if steering is not None and len(steering.rows) != len(prompts):
         raise ValueError(f"steering.rows has {len(steering.rows)} entries for {len(prompts)} prompts")
+    if sample_ids is not None and len(sample_ids) != len(prompts):
+        raise ValueError(f"sample_ids has {len(sample_ids)} entries for {len(prompts)} prompts")
     all_ids = [template_ids(tokenizer, p) for p in prompts]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     eos = eos_ids(model, tokenizer)
@@ -126,7 +130,7 @@ def generate(model, tokenizer, prompts: list, steering: Steering | None = None, 
             idx = list(range(start, min(start + batch_size, len(prompts))))
             rows = [steering.rows[i] for i in idx] if steering is not None else None
             new = _decode_batch(model, [all_ids[i] for i in idx], pad_id, eos, hook, rows, spec, max_new_tokens,
-                                temperature, _row_generators(seed, idx))
+                                temperature, _row_generators(seed, [sample_ids[i] for i in idx] if sample_ids else idx))
             for i, toks in zip(idx, new):
                 text = tokenizer.decode(toks, skip_special_tokens=True)
                 results.append(Generation(all_ids[i], toks, text))

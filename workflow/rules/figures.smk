@@ -20,6 +20,8 @@ rule aggregate:
         loreft_losses=f"{OUT}/compare/loreft_losses.parquet",
         loreft_cosine=f"{OUT}/compare/loreft_cosine.parquet",
         loreft_spread=f"{OUT}/compare/loreft_spread.parquet",
+        scaling_cells=f"{OUT}/scaling/cells.parquet",
+        scaling_ratings=f"{OUT}/ratings/scaling.parquet",
     output:
         main=f"{OUT}/tables/main.parquet",
         losses=f"{OUT}/tables/losses.parquet",
@@ -28,6 +30,7 @@ rule aggregate:
         loreft=f"{OUT}/tables/loreft.parquet",
         loreft_cosine=f"{OUT}/tables/loreft_cosine.parquet",
         loreft_spread=f"{OUT}/tables/loreft_spread.parquet",
+        scaling=f"{OUT}/tables/scaling.parquet",
     params:
         methods=METHODS,
         n_boot=10000,
@@ -53,6 +56,7 @@ rule figures:
         loreft=f"{OUT}/tables/loreft.parquet",
         loreft_cosine=f"{OUT}/tables/loreft_cosine.parquet",
         loreft_spread=f"{OUT}/tables/loreft_spread.parquet",
+        scaling=f"{OUT}/tables/scaling.parquet",
         locate=f"{OUT}/tables/locate.parquet",
         choice=f"{OUT}/locate/choice.json",
     output:
@@ -60,6 +64,7 @@ rule figures:
                            category="1. Main results"),
         locate_heatmap=report(f"{OUT}/figures/locate_heatmap.png", caption="../report/locate_heatmap.rst",
                               category="2. Location search"),
+        scaling=report(f"{OUT}/figures/scaling.png", caption="../report/scaling.rst", category="3. Training"),
         loss_curves=report(f"{OUT}/figures/loss_curves.png", caption="../report/loss_curves.rst",
                            category="3. Training"),
         loreft_vs_prosv=report(f"{OUT}/figures/loreft_vs_prosv.png", caption="../report/loreft_vs_prosv.rst",

@@ -1,4 +1,62 @@
-"""Location search: every (layer, positions) variant on the development concepts; the best is used after."""
+"""Location search: every (layer, positions) variant on the development concepts; the best is used after.
+
+One job per layer trains every variant in one model load, sharing the block-L prefix cache (the
+hidden states up to the intervention do not depend on the placement), then one job per layer
+generates for every variant and one judges them.
+"""
+
+
+rule train_locate:
+    conda:
+        "../envs/prosv.yaml"
+    input:
+        model=model_ready(),
+        pairs=f"{OUT}/data/pairs.parquet",
+    output:
+        vectors=locate_vector_outputs(),
+        losses=f"{OUT}/locate/L{{layer}}/losses.parquet",
+    params:
+        hp=lambda w: {p: method_hp(locate_method(p), p) for p in LOCATE_POSITIONS},
+        methods={p: locate_method(p) for p in LOCATE_POSITIONS},
+        concepts=SPLITS["dev"],
+    log:
+        f"{OUT}/logs/locate/train_L{{layer}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/locate/train_L{{layer}}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1,
+    script:
+        "../scripts/train_locate.py"
+
+
+rule generate_locate:
+    conda:
+        "../envs/prosv.yaml"
+    input:
+        model=model_ready(),
+        vectors=locate_vector_outputs(),
+        concepts=f"{OUT}/data/concepts.parquet",
+        instructions=f"{OUT}/data/eval_instructions.parquet",
+    output:
+        f"{OUT}/generations/locate/L{{layer}}.parquet",
+    params:
+        evaluate=config["evaluate"],
+        mode="learned",
+        split="dev",
+    log:
+        f"{OUT}/logs/locate/generate_L{{layer}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/locate/generate_L{{layer}}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=6000,
+        runtime=240,
+        gpu=1,
+    script:
+        "../scripts/generate.py"
 
 
 checkpoint locate:
@@ -10,7 +68,7 @@ checkpoint locate:
         choice=f"{OUT}/locate/choice.json",
         table=f"{OUT}/tables/locate.parquet",
     params:
-        candidates=config["locate"]["positions"],
+        candidates=LOCATE_POSITIONS,
     log:
         f"{OUT}/logs/locate.log",
     threads: 1

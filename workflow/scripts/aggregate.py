@@ -49,3 +49,7 @@ loreft = pd.read_parquet(inp.loreft_losses).sort_values(["method", "concept", "s
 write_parquet(out.loreft, loreft)
 write_parquet(out.loreft_cosine, pd.read_parquet(inp.loreft_cosine))
 write_parquet(out.loreft_spread, pd.read_parquet(inp.loreft_spread))
+
+scaling = F.build_scaling_table(pd.read_parquet(inp.scaling_cells), pd.read_parquet(inp.scaling_ratings))
+log.info("scaling table:\n%s", scaling.to_string())
+write_parquet(out.scaling, scaling)

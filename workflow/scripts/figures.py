@@ -12,7 +12,7 @@ from prosv import figures as F  # noqa: E402
 from prosv.jobs import log  # noqa: E402
 
 inp, out = snakemake.input, snakemake.output
-names = ("main", "losses", "utility", "robustness", "loreft", "loreft_cosine", "loreft_spread", "locate")
+names = ("main", "losses", "utility", "robustness", "loreft", "loreft_cosine", "loreft_spread", "scaling", "locate")
 tables = {name: pd.read_parquet(getattr(inp, name)) for name in names}
 choice = json.loads(open(inp.choice).read())
 problems = F.render_all(tables, {name: getattr(out, name) for name in F.FIGURES}, main_md=out.main_md,

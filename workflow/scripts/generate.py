@@ -10,7 +10,7 @@ from prosv.vectors import load_vectors
 start_job(snakemake)
 ev = snakemake.params.evaluate
 mode = snakemake.params.mode
-split = snakemake.wildcards.split
+split = snakemake.params.get("split") or snakemake.wildcards.split
 concepts = pd.read_parquet(snakemake.input.concepts)
 concepts = concepts[concepts.split == split]
 instructions = pd.read_parquet(snakemake.input.instructions)
@@ -27,22 +27,26 @@ if mode in ("unsteered", "prompting"):
     result = prompts.assign(method=mode, factor=1.0)
     texts = [o.text for o in outs]
 else:
-    vec = load_vectors(snakemake.input.vectors)
-    module = vec.module.to(next(model.parameters()).device)
-    rows = [vec.index_of(c) for c in prompts.concept_id]
+    # one vector file (a method's run) or several (every location variant of a layer)
+    files = snakemake.input.vectors
+    files = [files] if isinstance(files, str) else list(files)
     factors = ev["factor_grid"] if mode == "grid" else [1.0]
     parts, texts = [], []
-    for factor in factors:
-        steering = Steering(module, vec.layer, vec.positions, rows=rows, factor=factor)
-        outs = generate(model, tokenizer, list(prompts.user_turn), steering, desc=f"factor {factor}", **common)
-        parts.append(prompts.assign(factor=factor))
-        texts += [o.text for o in outs]
-    result = pd.concat(parts, ignore_index=True).assign(method=snakemake.wildcards.method)
-    result["protocol"] = "factor_grid" if mode == "grid" else "factor_free"
-    result["learned_alpha"] = [float(vec.module.alpha[r]) if hasattr(vec.module, "alpha") else None
-                               for r in rows] * len(factors)
-    result["layer"] = vec.layer
-    result["positions"] = vec.positions
+    for path in files:
+        vec = load_vectors(path)
+        module = vec.module.to(next(model.parameters()).device)
+        rows = [vec.index_of(c) for c in prompts.concept_id]
+        method = snakemake.wildcards.get("method") or vec.metadata.get("method_name", vec.metadata["method"])
+        for factor in factors:
+            steering = Steering(module, vec.layer, vec.positions, rows=rows, factor=factor)
+            outs = generate(model, tokenizer, list(prompts.user_turn), steering,
+                            desc=f"{method} L{vec.layer} {vec.positions} x{factor}", **common)
+            texts += [o.text for o in outs]
+            parts.append(prompts.assign(
+                method=method, factor=factor, layer=vec.layer, positions=vec.positions,
+                protocol="factor_grid" if mode == "grid" else "factor_free",
+                learned_alpha=[float(vec.module.alpha[r]) if hasattr(vec.module, "alpha") else None for r in rows]))
+    result = pd.concat(parts, ignore_index=True)
 result["response"] = texts
 result["split"] = split
 log.info("%d responses written", len(result))

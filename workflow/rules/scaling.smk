@@ -1,0 +1,34 @@
+"""Scaling study (spec section 2): factor init x factor learning rate, alpha fixed, SGD, rate transfer."""
+
+
+rule scaling:
+    conda:
+        "../envs/prosv.yaml"
+    input:
+        model=model_ready(),
+        pairs=f"{OUT}/data/pairs.parquet",
+        concepts=f"{OUT}/data/concepts.parquet",
+        instructions=f"{OUT}/data/eval_instructions.parquet",
+        choice=locate_choice(),
+    output:
+        losses=f"{OUT}/scaling/losses.parquet",
+        cells=f"{OUT}/scaling/cells.parquet",
+        vectors=f"{OUT}/scaling/vectors.safetensors",
+        generations=f"{OUT}/generations/scaling.parquet",
+    params:
+        scaling=config["scaling"],
+        evaluate=config["evaluate"],
+        method=config["locate"]["method"],
+        hp=lambda w: method_hp(config["locate"]["method"]),
+        concepts=SPLITS["dev"][: config["scaling"]["concepts"]],
+    log:
+        f"{OUT}/logs/scaling.log",
+    benchmark:
+        f"{OUT}/benchmarks/scaling.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1,
+    script:
+        "../scripts/scaling.py"
