@@ -265,7 +265,7 @@ def test_hidden_state_spread_template_vs_content(tiny_model, tokenizer):
     assert table.relative_std.notna().all() and (table.n_prompts == 4).all()
 
 
-SCALING = {"c_alpha": [1, 16], "eta_alpha": [0.1, 10.0], "fixed_alpha": 1.0, "sgd": True,
+SCALING = {"c_alpha": [1, 16], "eta_alpha": [0.1, 10.0], "fixed_alpha": 1.0, "sgd_c_alpha": [1, 16],
            "transfer": {"c_alpha": 4, "eta_alpha": 10.0, "c_v": 8, "eta_v": 0.04, "reference_width": 2304}}
 
 

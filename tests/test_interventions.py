@@ -61,6 +61,19 @@ def test_prompt_only_differs_from_fssv(tiny_model, tokenizer):
     assert [o.token_ids for o in prosv] != [o.token_ids for o in fssv]
 
 
+def test_per_row_placements_match_each_placement_alone(tiny_model, tokenizer):
+    """One batch mixing placements (and FSSV, which also steers decoding) equals each row generated alone."""
+    module = random_vectors(3, tiny_model.config.hidden_size)
+    specs, rows = ["p2+s2", "all", "prompt"], [0, 1, 2]
+    mixed = generate(tiny_model, tokenizer, PROMPTS, Steering(module, LAYER, specs, rows=rows), max_new_tokens=10)
+    for i in range(3):
+        alone = generate(tiny_model, tokenizer, [PROMPTS[i]], Steering(module, LAYER, specs[i], rows=[rows[i]]),
+                         max_new_tokens=10)
+        assert mixed[i].token_ids == alone[0].token_ids, specs[i]
+    with pytest.raises(ValueError, match="positions"):
+        generate(tiny_model, tokenizer, PROMPTS, Steering(module, LAYER, specs[:2], rows=rows), max_new_tokens=2)
+
+
 def test_alpha_zero_leaves_logits_bit_identical(tiny_model, tokenizer):
     ids, attn = left_pad([template_ids(tokenizer, p) for p in PROMPTS], tokenizer.pad_token_id, "cpu")
     pos = (attn.cumsum(-1) - 1).clamp(min=0)

@@ -185,3 +185,19 @@ def test_one_prefix_cache_serves_several_trainings(tiny_model, tokenizer):
     assert not torch.equal(first.module.v[0], second.module.v[0])
     with pytest.raises(ValueError, match="layer 1"):
         train(tiny_model, tokenizer, 2, data, TrainConfig(epochs=1), progress=False, cache=cache)
+
+
+def test_training_attention_is_switched_for_the_run_and_restored(tiny_model, tokenizer):
+    """CPU training runs eager attention (cheaper backward than SDPA) and gives the same trajectory."""
+    from prosv.training import training_attention
+
+    before = tiny_model.config._attn_implementation
+    with training_attention(tiny_model, "auto"):
+        assert tiny_model.config._attn_implementation == "eager"
+    assert tiny_model.config._attn_implementation == before
+    data = [toy_examples(6, "fern")]
+    kwargs = dict(epochs=2, batch_size=3, eta_alpha=1.0, eta_v=0.01)
+    eager = train(tiny_model, tokenizer, LAYER, data, TrainConfig(**kwargs), progress=False)
+    sdpa = train(tiny_model, tokenizer, LAYER, data, TrainConfig(attention="sdpa", **kwargs), progress=False)
+    assert eager.losses.loss.to_numpy() == pytest.approx(sdpa.losses.loss.to_numpy(), rel=1e-4)
+    assert tiny_model.config._attn_implementation == before

@@ -565,7 +565,7 @@ def scaling_cells(spec: dict, base: TrainConfig, hidden: int) -> list[ScalingCel
 
     - grid: every c_alpha x eta_alpha with Adam and raw rates (the base eta_v and c_v);
     - fixed: alpha frozen at `fixed_alpha` (direction only), the base v rate;
-    - sgd: SGD instead of Adam at each grid c_alpha with the base rates;
+    - sgd: SGD instead of Adam at each c_alpha of `sgd_c_alpha` with the base rates;
     - transfer: reference rates tuned at `reference_width` used as they are ("raw") and scaled to
       this model's width by the rule eta_alpha * sqrt(n / n_ref), eta_v * sqrt(n_ref / n) ("width").
     """
@@ -575,9 +575,8 @@ def scaling_cells(spec: dict, base: TrainConfig, hidden: int) -> list[ScalingCel
     if spec.get("fixed_alpha") is not None:
         cells.append(ScalingCell(f"alpha fixed {_num(spec['fixed_alpha'])}", "fixed", base.c_alpha, lr_alpha,
                                  fixed_alpha=float(spec["fixed_alpha"]), eta_v=lr_v))
-    if spec.get("sgd", True):
-        cells += [ScalingCell(f"sgd c{_num(c)} lr{_num(lr_alpha)}", "sgd", float(c), lr_alpha, "sgd", eta_v=lr_v)
-                  for c in spec["c_alpha"]]
+    cells += [ScalingCell(f"sgd c{_num(c)} lr{_num(lr_alpha)}", "sgd", float(c), lr_alpha, "sgd", eta_v=lr_v)
+              for c in spec.get("sgd_c_alpha", [])]
     ref = spec.get("transfer")
     if ref:
         root = math.sqrt(float(ref["reference_width"]))

@@ -23,7 +23,7 @@ class Steering:
 
     module: torch.nn.Module
     layer: int
-    positions: str | PositionSpec
+    positions: str | PositionSpec | list  # one placement for every prompt, or one per prompt
     rows: list[int] = field(default_factory=list)  # concept index of each prompt; -1 = unsteered
     factor: float = 1.0
 
@@ -60,15 +60,20 @@ def _row_generators(seed: int, indices: list[int]) -> list[torch.Generator]:
 
 
 @torch.no_grad()
-def _decode_batch(model, prompt_ids: list[list[int]], pad_id: int, eos: set[int], hook, rows, spec: PositionSpec | None,
-                  max_new_tokens: int, temperature: float, generators) -> list[list[int]]:
+def _decode_batch(model, prompt_ids: list[list[int]], pad_id: int, eos: set[int], hook, rows,
+                  specs: list[PositionSpec] | None, max_new_tokens: int, temperature: float,
+                  generators) -> list[list[int]]:
     device = next(model.parameters()).device
     ids, attn = left_pad(prompt_ids, pad_id, device)
     batch = ids.shape[0]
     position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
+    steer_decoding = None
     if hook is not None:
         hook.rows = torch.tensor(rows, dtype=torch.long, device=device)
-        hook.mask = left_padded_mask(spec, attn)
+        hook.mask = torch.cat([left_padded_mask(spec, attn[i:i + 1]) for i, spec in enumerate(specs)]) \
+            if len(set(specs)) > 1 else left_padded_mask(specs[0], attn)
+        # rows whose placement also steers generated tokens (FSSV); the others only in the prefill
+        steer_decoding = torch.tensor([spec.generation for spec in specs], dtype=torch.bool, device=device)
     out = model(input_ids=ids, attention_mask=attn, position_ids=position_ids, use_cache=True)
     past = out.past_key_values
     logits = out.logits[:, -1, :]
@@ -91,7 +96,7 @@ def _decode_batch(model, prompt_ids: list[list[int]], pad_id: int, eos: set[int]
         attn = torch.cat([attn, torch.ones((batch, 1), dtype=attn.dtype, device=device)], dim=1)
         if hook is not None:
             # FSSV steers each new token; prompt-only placements leave decoding untouched.
-            hook.mask = torch.ones((batch, 1), dtype=torch.bool, device=device) if spec.generation else None
+            hook.mask = steer_decoding[:, None] if bool(steer_decoding.any()) else None
         out = model(input_ids=token[:, None], attention_mask=attn, position_ids=next_pos,
                     past_key_values=past, use_cache=True)
         past = out.past_key_values
@@ -121,7 +126,12 @@ def generate(model, tokenizer, prompts: list, steering: Steering | None = None, 
     all_ids = [template_ids(tokenizer, p) for p in prompts]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     eos = eos_ids(model, tokenizer)
-    spec = as_spec(steering.positions) if steering is not None else None
+    specs = None
+    if steering is not None:
+        per_row = isinstance(steering.positions, (list, tuple))
+        if per_row and len(steering.positions) != len(prompts):
+            raise ValueError(f"steering.positions has {len(steering.positions)} entries for {len(prompts)} prompts")
+        specs = [as_spec(p) for p in steering.positions] if per_row else [as_spec(steering.positions)] * len(prompts)
     results: list[Generation] = []
     starts = range(0, len(prompts), batch_size)
 
@@ -129,7 +139,8 @@ def generate(model, tokenizer, prompts: list, steering: Steering | None = None, 
         for start in tqdm(starts, desc=desc, disable=not progress, unit="batch"):
             idx = list(range(start, min(start + batch_size, len(prompts))))
             rows = [steering.rows[i] for i in idx] if steering is not None else None
-            new = _decode_batch(model, [all_ids[i] for i in idx], pad_id, eos, hook, rows, spec, max_new_tokens,
+            new = _decode_batch(model, [all_ids[i] for i in idx], pad_id, eos, hook, rows,
+                                [specs[i] for i in idx] if specs else None, max_new_tokens,
                                 temperature, _row_generators(seed, [sample_ids[i] for i in idx] if sample_ids else idx))
             for i, toks in zip(idx, new):
                 text = tokenizer.decode(toks, skip_special_tokens=True)

@@ -48,6 +48,9 @@ class TrainConfig:
     loreft_rank: int = 1
     eta_loreft: float | None = None  # LoReFT learning rate; default: eta_v
     prefix_cache: bool = True  # compute layers 0..L once per example and reuse them every epoch
+    # attention kernels while training: "auto" = eager on CPU (torch's SDPA backward costs about five
+    # times its forward there), the model's own elsewhere; or any transformers implementation name
+    attention: str = "auto"
     seed: int = 42
 
     def validate(self) -> "TrainConfig":
@@ -342,6 +345,22 @@ def _reference_logprobs(model, pad_id, encoded: list[list[Encoded]], micro: int,
     return refs
 
 
+@contextmanager
+def training_attention(model, name: str = "auto"):
+    """Switch the model's attention implementation for the duration of a training run; restored after."""
+    device = next(model.parameters()).device
+    wanted = ("eager" if device.type == "cpu" else None) if name == "auto" else name
+    current = getattr(model.config, "_attn_implementation", None)
+    if wanted is None or wanted == current or not hasattr(model, "set_attn_implementation"):
+        yield
+        return
+    model.set_attn_implementation(wanted)
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(current)
+
+
 def train(model, tokenizer, layer: int, datasets: list[list[Example]], cfg: TrainConfig,
           progress: bool = True, concept_names: list | None = None, cache: PrefixCache | None = None) -> TrainResult:
     """Train one steering module per dataset (concept), all in one model, sharing forward passes.
@@ -349,6 +368,11 @@ def train(model, tokenizer, layer: int, datasets: list[list[Example]], cfg: Trai
     With `cfg.prefix_cache` the block-L outputs are computed once (into `cache` when one is given,
     so later calls at the same layer reuse them) and every step runs blocks L+1..N only.
     """
+    with training_attention(model, cfg.attention):
+        return _train(model, tokenizer, layer, datasets, cfg, progress, concept_names, cache)
+
+
+def _train(model, tokenizer, layer, datasets, cfg, progress, concept_names, cache) -> TrainResult:
     cfg.validate()
     check_layer(model, layer)
     if not datasets:

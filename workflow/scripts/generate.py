@@ -1,9 +1,11 @@
 """Responses for the evaluation prompts: steered with the learned factor, over a factor grid, or a baseline."""
 
 import pandas as pd
+import torch
 
 from prosv import evaluation as E
 from prosv.generation import Steering, generate
+from prosv.interventions import SteeringVectors
 from prosv.jobs import load_configured_model, log, start_job, write_parquet
 from prosv.vectors import load_vectors
 
@@ -29,23 +31,39 @@ if mode in ("unsteered", "prompting"):
 else:
     # one vector file (a method's run) or several (every location variant of a layer)
     files = snakemake.input.vectors
-    files = [files] if isinstance(files, str) else list(files)
+    vecs = [load_vectors(path) for path in ([files] if isinstance(files, str) else list(files))]
     factors = ev["factor_grid"] if mode == "grid" else [1.0]
-    parts, texts = [], []
-    for path in files:
-        vec = load_vectors(path)
-        module = vec.module.to(next(model.parameters()).device)
-        rows = [vec.index_of(c) for c in prompts.concept_id]
+    device = next(model.parameters()).device
+    n = len(prompts)
+    parts, texts, jobs = [], [], []
+    for vec in vecs:
         method = snakemake.wildcards.get("method") or vec.metadata.get("method_name", vec.metadata["method"])
+        rows = [vec.index_of(c) for c in prompts.concept_id]
         for factor in factors:
-            steering = Steering(module, vec.layer, vec.positions, rows=rows, factor=factor)
-            outs = generate(model, tokenizer, list(prompts.user_turn), steering,
-                            desc=f"{method} L{vec.layer} {vec.positions} x{factor}", **common)
-            texts += [o.text for o in outs]
+            jobs.append((vec, method, rows, factor))
             parts.append(prompts.assign(
                 method=method, factor=factor, layer=vec.layer, positions=vec.positions,
                 protocol="factor_grid" if mode == "grid" else "factor_free",
                 learned_alpha=[float(vec.module.alpha[r]) if hasattr(vec.module, "alpha") else None for r in rows]))
+    if len(vecs) > 1 and mode != "grid" and all(isinstance(v.module, SteeringVectors) for v in vecs) \
+            and len({v.layer for v in vecs}) == 1:
+        # every placement in one batch stream: stack the vectors, one row per (file, concept), each
+        # prompt with its file's placement and the same random draws it would get alone
+        offsets = [sum(v.module.num_concepts for v in vecs[:i]) for i in range(len(vecs))]
+        module = SteeringVectors(torch.cat([v.module.state_tensors()["alpha"] for v in vecs]),
+                                 torch.cat([v.module.state_tensors()["v"] for v in vecs])).to(device)
+        steering = Steering(module, vecs[0].layer, [v.positions for v in vecs for _ in range(n)],
+                            rows=[off + r for off, (_, _, rows, _) in zip(offsets, jobs) for r in rows])
+        outs = generate(model, tokenizer, list(prompts.user_turn) * len(vecs), steering,
+                        desc=f"{len(vecs)} placements at L{vecs[0].layer}", sample_ids=list(range(n)) * len(vecs),
+                        **common)
+        texts = [o.text for o in outs]
+    else:
+        for vec, method, rows, factor in jobs:
+            steering = Steering(vec.module.to(device), vec.layer, vec.positions, rows=rows, factor=factor)
+            outs = generate(model, tokenizer, list(prompts.user_turn), steering,
+                            desc=f"{method} L{vec.layer} {vec.positions} x{factor}", **common)
+            texts += [o.text for o in outs]
     result = pd.concat(parts, ignore_index=True)
 result["response"] = texts
 result["split"] = split
