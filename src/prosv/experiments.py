@@ -602,7 +602,8 @@ def run_scaling(model, tokenizer, layer: int, positions: str, datasets: list[lis
 
     Returns (module, names, losses, cells table): a SteeringVectors with one row per
     (cell, concept) named "<cell>|<concept>", the per-step losses with the cell's settings, and one
-    row per cell with its learning rates as applied and its final training loss (mean over concepts).
+    row per cell with its learning rates as applied, its first- and last-epoch mean training loss
+    (mean over concepts) and its final alpha.
     """
     hidden = hidden_size(model)
     cache = PrefixCache(layer)  # every cell edits the same block output: one prefix serves them all
@@ -616,12 +617,16 @@ def run_scaling(model, tokenizer, layer: int, positions: str, datasets: list[lis
         vectors.append(state["v"])
         names += [f"{cell.name}|{c}" for c in concept_names]
         frames.append(res.losses.assign(cell=cell.name, kind=cell.kind))
+        # epoch means, not single steps: every cell sees the same examples in the same order, so an
+        # epoch's mean loss compares cells while one step's loss mostly reflects which batch it was
+        last = res.losses[res.losses.epoch == res.losses.epoch.max()]
         final = res.losses.sort_values("step").groupby("concept").tail(1)
         rows.append({"cell": cell.name, "kind": cell.kind, "c_alpha": cell.c_alpha, "eta_alpha": cell.eta_alpha,
                      "optimizer": cell.optimizer, "fixed_alpha": cell.fixed_alpha, "lr_scaling": cell.lr_scaling,
                      "c_v": cfg.c_v, "eta_v": cfg.eta_v, "lr_alpha": res.lr_alpha, "lr_v": res.lr_v,
-                     "alpha_final": float(final["alpha"].mean()), "final_loss": float(final["loss"].mean()),
-                     "first_loss": float(res.losses[res.losses.step == 0]["loss"].mean()),
+                     "alpha_final": float(final["alpha"].mean()),
+                     "final_loss": float(last.groupby("concept").loss.mean().mean()),
+                     "first_loss": float(res.losses[res.losses.epoch == 0].groupby("concept").loss.mean().mean()),
                      "layer": layer, "positions": positions, "hidden": hidden})
     module = SteeringVectors(torch.cat(alphas), torch.cat(vectors)).requires_grad_(False)
     return module, names, pd.concat(frames, ignore_index=True), pd.DataFrame(rows)

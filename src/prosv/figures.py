@@ -26,7 +26,8 @@ Table schemas (one row per ...):
   suppression attack), relative_accuracy, relative_accuracy_std (utility of the same method and
   factor, averaged over tasks; NaN where utility was not measured).
 - ``scaling``: (cell): kind (grid, fixed, sgd, transfer), c_alpha, eta_alpha, optimizer, fixed_alpha,
-  lr_scaling, lr_alpha, lr_v (as applied), alpha_final, first_loss, final_loss (mean over concepts),
+  lr_scaling, lr_alpha, lr_v (as applied), alpha_final, first_loss and final_loss (mean training loss of
+  the first and the last epoch, mean over concepts),
   overall, concept_score, instruction_score, fluency_score (judge means over prompts), n_responses.
 - ``loreft``: (method in {prosv, loreft}, concept, step): loss. ``loreft_cosine``: (concept):
   cosine, signed_cosine. ``loreft_spread``: (kind, position): mean_pairwise_cosine, relative_std.
@@ -419,7 +420,7 @@ def build_losses_table(parts: Mapping[str, Sequence[pd.DataFrame]], methods: Map
 
 
 def build_scaling_table(cells: pd.DataFrame, ratings: pd.DataFrame) -> pd.DataFrame:
-    """One row per scaling cell: its settings and final training loss, with the judge's mean scores."""
+    """One row per scaling cell: its settings and last-epoch training loss, with the judge's mean scores."""
     cells = _require(cells, "scaling cells", ["cell", "final_loss"])
     rated = E.add_overall(_require(ratings, "scaling ratings", ["cell", *RATINGS]))
     scores = rated.groupby("cell")[["overall", *RATINGS]].mean()
@@ -647,7 +648,7 @@ def plot_scaling(scaling: pd.DataFrame, *, model: str | None = None):
         raise ValueError("table 'scaling' has no grid cells")
     _style()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.2), gridspec_kw={"width_ratios": [1, 1, 1.2]})
-    for ax, metric, cmap, title in ((axes[0], "final_loss", "viridis_r", "final training loss"),
+    for ax, metric, cmap, title in ((axes[0], "final_loss", "viridis_r", "last-epoch training loss"),
                                     (axes[1], "overall", "viridis", "overall score")):
         table = grid.pivot_table(index="c_alpha", columns="eta_alpha", values=metric, aggfunc="mean") \
             .sort_index(ascending=False).sort_index(axis=1)
@@ -671,7 +672,7 @@ def plot_scaling(scaling: pd.DataFrame, *, model: str | None = None):
         ax.text(loss, i, f" {loss:.2f} (score {score:.2f})", va="center", fontsize=8)
     low, high = bars["final_loss"].astype(float).min(), bars["final_loss"].astype(float).max()
     ax.set_xlim(max(0.0, low - 0.3 * (high - low + 1e-9)), high + 0.45 * (high - low + 1e-9))
-    ax.set_xlabel("final training loss (lower is better)")
+    ax.set_xlabel("last-epoch training loss (lower is better)")
     ax.set_title("ablations")
     n = _single(sc.get("positions"))
     layer = _single(sc.get("layer"))
@@ -918,7 +919,8 @@ def _claim_joint_training_scaling(scaling: pd.DataFrame, claim: str, paper: str)
                     verdict=NOT_MEASURED)
     best = grid.sort_values("final_loss").iloc[0]
     corner = grid[(grid["c_alpha"] == grid["c_alpha"].min()) & (grid["eta_alpha"] == grid["eta_alpha"].min())].iloc[0]
-    parts = [f"best grid cell c_alpha={best['c_alpha']:g}, eta_alpha={best['eta_alpha']:g}: final loss "
+    parts = [f"last-epoch training loss over the grid {grid['final_loss'].min():.3f}-{grid['final_loss'].max():.3f}; "
+             f"best grid cell c_alpha={best['c_alpha']:g}, eta_alpha={best['eta_alpha']:g}: final loss "
              f"{best['final_loss']:.3f} (score {best['overall']:.2f}); smallest init and rate "
              f"(c_alpha={corner['c_alpha']:g}, eta_alpha={corner['eta_alpha']:g}) {corner['final_loss']:.3f} "
              f"(score {corner['overall']:.2f})"]
@@ -1183,7 +1185,7 @@ def write_summary(tables: Mapping[str, pd.DataFrame | None], path, *, model: str
     sc = _table(tables, "scaling")
     if sc is not None:
         view = sc.assign(**{c: sc[c].map(lambda x: _fmt(x, 3)) for c in ("final_loss", "overall", "alpha_final")})
-        lines += ["## Scaling study (development concepts; final training loss and judge score per cell)", "",
+        lines += ["## Scaling study (development concepts; last-epoch training loss and judge score per cell)", "",
                   _markdown(view[["cell", "kind", "c_alpha", "eta_alpha", "optimizer", "lr_alpha", "lr_v",
                                   "alpha_final", "final_loss", "overall"]]), ""]
     ut = _table(tables, "utility")
