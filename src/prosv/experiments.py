@@ -607,14 +607,12 @@ def run_scaling(model, tokenizer, layer: int, positions: str, datasets: list[lis
     """
     hidden = hidden_size(model)
     cache = PrefixCache(layer)  # every cell edits the same block output: one prefix serves them all
-    alphas, vectors, names, frames, rows = [], [], [], [], []
+    modules, names, frames, rows = [], [], [], []
     for cell in tqdm(cells, desc=f"scaling L{layer} {positions}", disable=not progress, unit="cell"):
         cfg = replace(cell.train_config(base), positions=positions)
         res = train(model, tokenizer, layer, datasets, cfg, progress=False, concept_names=list(concept_names),
                     cache=cache)
-        state = res.module.state_tensors()
-        alphas.append(state["alpha"])
-        vectors.append(state["v"])
+        modules.append(res.module)
         names += [f"{cell.name}|{c}" for c in concept_names]
         frames.append(res.losses.assign(cell=cell.name, kind=cell.kind))
         # epoch means, not single steps: every cell sees the same examples in the same order, so an
@@ -628,7 +626,7 @@ def run_scaling(model, tokenizer, layer: int, positions: str, datasets: list[lis
                      "final_loss": float(last.groupby("concept").loss.mean().mean()),
                      "first_loss": float(res.losses[res.losses.epoch == 0].groupby("concept").loss.mean().mean()),
                      "layer": layer, "positions": positions, "hidden": hidden})
-    module = SteeringVectors(torch.cat(alphas), torch.cat(vectors)).requires_grad_(False)
+    module = SteeringVectors.stack(modules).requires_grad_(False)
     return module, names, pd.concat(frames, ignore_index=True), pd.DataFrame(rows)
 
 

@@ -67,13 +67,15 @@ def _decode_batch(model, prompt_ids: list[list[int]], pad_id: int, eos: set[int]
     ids, attn = left_pad(prompt_ids, pad_id, device)
     batch = ids.shape[0]
     position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
-    steer_decoding = None
+    decode_mask = None
     if hook is not None:
         hook.rows = torch.tensor(rows, dtype=torch.long, device=device)
         hook.mask = torch.cat([left_padded_mask(spec, attn[i:i + 1]) for i, spec in enumerate(specs)]) \
             if len(set(specs)) > 1 else left_padded_mask(specs[0], attn)
-        # rows whose placement also steers generated tokens (FSSV); the others only in the prefill
-        steer_decoding = torch.tensor([spec.generation for spec in specs], dtype=torch.bool, device=device)
+        # rows whose placement also steers generated tokens (FSSV); the others only in the prefill.
+        # None when no row does: then decoding steps skip the edit entirely.
+        if any(spec.generation for spec in specs):
+            decode_mask = torch.tensor([[spec.generation] for spec in specs], dtype=torch.bool, device=device)
     out = model(input_ids=ids, attention_mask=attn, position_ids=position_ids, use_cache=True)
     past = out.past_key_values
     logits = out.logits[:, -1, :]
@@ -96,7 +98,7 @@ def _decode_batch(model, prompt_ids: list[list[int]], pad_id: int, eos: set[int]
         attn = torch.cat([attn, torch.ones((batch, 1), dtype=attn.dtype, device=device)], dim=1)
         if hook is not None:
             # FSSV steers each new token; prompt-only placements leave decoding untouched.
-            hook.mask = steer_decoding[:, None] if bool(steer_decoding.any()) else None
+            hook.mask = decode_mask
         out = model(input_ids=token[:, None], attention_mask=attn, position_ids=next_pos,
                     past_key_values=past, use_cache=True)
         past = out.past_key_values

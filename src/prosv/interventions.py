@@ -51,6 +51,12 @@ class SteeringVectors(nn.Module):
         alpha0 = torch.full((num_concepts,), c_alpha * math.sqrt(hidden))
         return cls(alpha0, v0.expand(num_concepts, hidden))
 
+    @classmethod
+    def stack(cls, modules: list["SteeringVectors"]) -> "SteeringVectors":
+        """One module holding every concept of `modules`, in order (so one batch can mix their rows)."""
+        states = [m.state_tensors() for m in modules]
+        return cls(torch.cat([st["alpha"] for st in states]), torch.cat([st["v"] for st in states]))
+
     @property
     def num_concepts(self) -> int:
         return len(self.v)

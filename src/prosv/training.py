@@ -180,8 +180,8 @@ class PrefixCache:
         missing = sorted({tuple(s) for s in sequences} - self.rows.keys(), key=len)
         if not missing:
             return
-        device = next(model.parameters()).device
         param = next(model.parameters())
+        device = param.device
         total = sum(len(s) for s in missing) * hidden_size(model) * param.element_size()
         storage = device if device.type == "cpu" or total <= self.max_device_bytes else torch.device("cpu")
         captured = {}

@@ -1,7 +1,6 @@
 """Responses for the evaluation prompts: steered with the learned factor, over a factor grid, or a baseline."""
 
 import pandas as pd
-import torch
 
 from prosv import evaluation as E
 from prosv.generation import Steering, generate
@@ -50,10 +49,9 @@ else:
         # every placement in one batch stream: stack the vectors, one row per (file, concept), each
         # prompt with its file's placement and the same random draws it would get alone
         offsets = [sum(v.module.num_concepts for v in vecs[:i]) for i in range(len(vecs))]
-        module = SteeringVectors(torch.cat([v.module.state_tensors()["alpha"] for v in vecs]),
-                                 torch.cat([v.module.state_tensors()["v"] for v in vecs])).to(device)
+        module = SteeringVectors.stack([v.module for v in vecs]).to(device)
         steering = Steering(module, vecs[0].layer, [v.positions for v in vecs for _ in range(n)],
-                            rows=[off + r for off, (_, _, rows, _) in zip(offsets, jobs) for r in rows])
+                            rows=[off + v.index_of(c) for off, v in zip(offsets, vecs) for c in prompts.concept_id])
         outs = generate(model, tokenizer, list(prompts.user_turn) * len(vecs), steering,
                         desc=f"{len(vecs)} placements at L{vecs[0].layer}", sample_ids=list(range(n)) * len(vecs),
                         **common)

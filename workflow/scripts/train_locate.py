@@ -17,6 +17,8 @@ layer = int(snakemake.wildcards.layer)
 concepts = list(snakemake.params.concepts)
 methods = dict(snakemake.params.methods)
 pairs = pd.read_parquet(snakemake.input.pairs)
+# max_examples is a workflow-wide setting: every variant trains on the same examples
+datasets = concept_examples(pairs, concepts, next(iter(snakemake.params.hp.values())).get("max_examples"))
 model, tokenizer = load_configured_model(snakemake.config)
 cache = PrefixCache(layer)
 frames = []
@@ -25,7 +27,6 @@ for positions, path in zip(methods, snakemake.output.vectors):
     assert path.endswith(f"/{positions}.safetensors"), (path, positions)
     hp = snakemake.params.hp[positions]
     cfg = train_config(snakemake.config, method, positions)
-    datasets = concept_examples(pairs, concepts, hp.get("max_examples"))
     t0 = time.time()
     result = train(model, tokenizer, layer, datasets, cfg, concept_names=concepts, cache=cache)
     seconds = time.time() - t0
