@@ -25,9 +25,14 @@ LAYER = 10  # N/3 for the 30-layer embedded model
 
 
 def setup_torch(threads: int = 2) -> None:
-    """Fixed thread count on CPU: the numbers in RESULTS.md are for 2 cores."""
+    """Fixed thread count on CPU (the numbers in RESULTS.md are for 2 cores) and the allocator
+    setting every prosv job makes, unless PROSV_BENCH_MALLOC=default."""
     if not torch.cuda.is_available():
         torch.set_num_threads(threads)
+    if os.environ.get("PROSV_BENCH_MALLOC") != "default":
+        from prosv.jobs import keep_freed_memory
+
+        keep_freed_memory()
 
 
 def sync() -> None:
@@ -190,6 +195,8 @@ def machine() -> dict[str, str]:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
+        "malloc": ("glibc defaults (PROSV_BENCH_MALLOC=default)" if os.environ.get("PROSV_BENCH_MALLOC") == "default"
+                   else "freed memory kept for reuse (prosv.jobs.keep_freed_memory, as in every job)"),
         "load average at start (1, 5, 15 min)": load,
     }
 

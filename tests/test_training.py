@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from prosv.positions import template_ids
-from prosv.training import Example, TrainConfig, encode, response_loss, sequence_logprobs, train
+from prosv.training import (Example, TrainConfig, encode, response_loss, sequence_logprobs, token_logprobs,
+                            train)
 
 LAYER = 1
 
@@ -28,6 +29,38 @@ def test_width_scaled_learning_rates():
 def test_bad_config_is_rejected(field, value):
     with pytest.raises(ValueError, match=field if field != "positions" else "p0"):
         TrainConfig(**{field: value}).validate()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("softcap", [None, 3.0])
+def test_chunked_token_logprobs_match_plain_cross_entropy(dtype, softcap):
+    gen = torch.Generator().manual_seed(0)
+    tokens, hidden, vocab = 37, 8, 100_000  # chunks of 20 rows at this vocabulary: the last one is partial
+    head = torch.nn.Linear(hidden, vocab, bias=True, dtype=dtype)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(vocab, hidden, generator=gen))
+        head.bias.copy_(torch.randn(vocab, generator=gen))
+    targets = torch.randint(0, vocab, (tokens,), generator=gen)
+    h0 = torch.randn(tokens, hidden, generator=gen).to(dtype)
+    upstream = torch.rand(tokens, generator=gen)  # unequal weights per token, as the loss normalisers give
+
+    def plain(h):
+        logits = head(h).float()
+        if softcap:
+            logits = torch.tanh(logits / softcap) * softcap
+        return -torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+
+    results = []
+    for fn in (plain, lambda h: token_logprobs(h, head, targets, softcap)):
+        head.zero_grad(set_to_none=True)
+        h = h0.clone().requires_grad_(True)
+        out = fn(h)
+        (out * upstream).sum().backward()
+        results.append((out.detach(), h.grad.float(), head.weight.grad.float(), head.bias.grad.float()))
+    tol = 1e-4 if dtype == torch.float32 else 2e-2
+    for name, a, b in zip(("log-probs", "hidden grad", "weight grad", "bias grad"), *results):
+        assert torch.allclose(a, b, atol=tol, rtol=tol), (name, (a - b).abs().max())
+    assert results[1][0].dtype == torch.float32 and (results[1][0] < 0).all()
 
 
 def test_init_follows_scaling_rule(tiny_model, tokenizer):

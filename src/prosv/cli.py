@@ -198,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     set_threads(args.threads)
+    from .jobs import keep_freed_memory
+
+    keep_freed_memory()
     try:
         return args.func(args)
     except (ValueError, KeyError, FileNotFoundError) as err:

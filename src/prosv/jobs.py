@@ -1,4 +1,4 @@
-"""What every workflow job shares: logging to the rule's log, thread pinning, config -> objects.
+"""What every workflow job shares: logging to the rule's log, thread pinning, allocator, config -> objects.
 
 Workflow scripts stay thin: they read the `snakemake` object and call these helpers and the
 library; the same helpers serve anyone driving prosv from Python with a config mapping.
@@ -6,6 +6,7 @@ library; the same helpers serve anyone driving prosv from Python with a config m
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -23,14 +24,36 @@ TRAIN_KEYS = ("positions", "loss", "c_alpha", "eta_alpha", "c_v", "eta_v", "lr_s
               "optimizer", "epochs", "batch_size", "loreft_rank", "eta_loreft")
 
 
+def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30,
+                      top_pad: int = 256 << 20) -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse instead of handing it back to the kernel.
+
+    Every forward and backward pass allocates and frees the same activation buffers. With glibc's
+    defaults, freed blocks beyond the heap top or above the mmap threshold go back to the kernel
+    and the next pass faults them in again page by page: measured, 5-10% of a CPU training step
+    on the reference machine (benchmarks/README.md). The cost is resident memory that stays at its
+    high-water mark (at most `trim_threshold` more). Returns False where there is no glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # <malloc.h>
+    return all(mallopt(option, value) == 1 for option, value in
+               ((m_mmap_threshold, mmap_threshold), (m_trim_threshold, trim_threshold), (m_top_pad, top_pad)))
+
+
 def start_job(snakemake) -> None:
-    """Send stderr (logging, tqdm progress, warnings) to the rule's log file and pin CPU threads."""
+    """Send stderr (logging, tqdm progress, warnings) to the rule's log file, pin CPU threads, keep
+    freed memory for reuse."""
     if snakemake.log:
         Path(snakemake.log[0]).parent.mkdir(parents=True, exist_ok=True)
         sys.stderr = open(snakemake.log[0], "a", buffering=1)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         force=True)
     torch.set_num_threads(max(1, int(snakemake.threads)))
+    keep_freed_memory()
     torch.manual_seed(int(snakemake.config.get("seed", 42)))
     log.info("job %s: threads=%s", getattr(snakemake, "rule", "?"), snakemake.threads)
 
