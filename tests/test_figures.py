@@ -384,3 +384,17 @@ def test_figures_module_needs_no_torch():
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not imported & {"torch", "transformers"}, imported
+
+
+def test_claims_use_prosv_rows_placed_on_the_whole_prompt(tmp_path):
+    # the location search may choose the whole prompt for the PrOSV methods: still prompt-only steering
+    tables = all_tables()
+    for name in ("main", "utility", "robustness"):
+        t = tables[name].copy()
+        t.loc[t["method"].str.startswith("prosv_") & (t["positions"] == "p2+s2"), "positions"] = "prompt"
+        assert (t["positions"] == "prompt").any(), name
+        tables[name] = t
+    lines = _claim_lines(F.write_summary(tables, tmp_path / "SUMMARY.md", model=MODEL, choice=CHOICE))
+    assert "prosv_lang 0.800 vs fssv_lang 0.600" in lines[2] and _verdict(lines[2]) == F.HELD
+    assert "0.80 vs fssv_lang 0.25" in lines[3] and _verdict(lines[3]) == F.HELD
+    assert "0.600 at utility 0.80" in lines[4] and _verdict(lines[4]) == F.HELD

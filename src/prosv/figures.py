@@ -980,6 +980,13 @@ def _claim_joint_training(losses: pd.DataFrame | None, scaling: pd.DataFrame | N
     return dict(claim=claim, ours="; ".join(parts), paper=paper, verdict=HELD if all(verdicts) else NOT_HELD)
 
 
+def _prompt_only_rows(df: pd.DataFrame, fam: pd.Series, where: pd.Series) -> pd.DataFrame:
+    """The PrOSV side of a claim: template-position rows, or whole-prompt rows when the location
+    search chose the whole prompt for the PrOSV methods (still prompt-only: prefill steering)."""
+    rows = df[(fam == "prosv") & where]
+    return rows if len(rows) else df[(fam == "prompt") & where]
+
+
 def _pairs_by_loss(df: pd.DataFrame) -> dict[str, tuple[pd.Series, pd.Series]]:
     """{loss: (prosv row, fssv row)} among factor-free rows; first row of each family per loss."""
     if "protocol" in df.columns:
@@ -990,7 +997,7 @@ def _pairs_by_loss(df: pd.DataFrame) -> dict[str, tuple[pd.Series, pd.Series]]:
     fam = pd.Series([family(m, p) for m, p in zip(df["method"], pos)], index=df.index)
     out = {}
     for lo in ("lang", "simpo"):
-        p = df[(fam == "prosv") & (loss == lo)]
+        p = _prompt_only_rows(df, fam, loss == lo)
         f = df[(fam == "fssv") & (loss == lo)]
         if len(p) and len(f):
             out[lo] = (p.iloc[0], f.iloc[0])
@@ -1060,7 +1067,7 @@ def _claim_robustness(robustness: pd.DataFrame | None) -> dict:
     fam = pd.Series([family(m, p) for m, p in zip(rb["method"], pos)], index=rb.index)
     parts, ok = [], []
     for lo in ("lang", "simpo"):
-        prosv = rb[(fam == "prosv") & (loss == lo)]
+        prosv = _prompt_only_rows(rb, fam, loss == lo)
         fssv = rb[(fam == "fssv") & (loss == lo)]
         if prosv.empty or fssv.empty:
             continue
