@@ -47,11 +47,12 @@ else:
     if len(vecs) > 1 and mode != "grid" and all(isinstance(v.module, SteeringVectors) for v in vecs) \
             and len({v.layer for v in vecs}) == 1:
         # every placement in one batch stream: stack the vectors, one row per (file, concept), each
-        # prompt with its file's placement and the same random draws it would get alone
+        # prompt with its file's placement and the same random draws it would get alone (one job per
+        # file here, factor 1, so the jobs' concept rows line up with the files)
         offsets = [sum(v.module.num_concepts for v in vecs[:i]) for i in range(len(vecs))]
         module = SteeringVectors.stack([v.module for v in vecs]).to(device)
         steering = Steering(module, vecs[0].layer, [v.positions for v in vecs for _ in range(n)],
-                            rows=[off + v.index_of(c) for off, v in zip(offsets, vecs) for c in prompts.concept_id])
+                            rows=[off + r for off, (_, _, rows, _) in zip(offsets, jobs) for r in rows])
         outs = generate(model, tokenizer, list(prompts.user_turn) * len(vecs), steering,
                         desc=f"{len(vecs)} placements at L{vecs[0].layer}", sample_ids=list(range(n)) * len(vecs),
                         **common)
