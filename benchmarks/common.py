@@ -15,8 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import prosv  # noqa: F401  (first: sets OMP_WAIT_POLICY=PASSIVE before torch loads OpenMP)
 import torch
+
+import prosv  # noqa: F401  (first: sets OMP_WAIT_POLICY=PASSIVE before torch loads OpenMP)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXEMPLARS = ROOT / "data" / "concepts" / "exemplars.jsonl"
@@ -58,7 +59,7 @@ def interleaved(variants: dict, rounds: int) -> dict[str, list[float]]:
     names = list(variants)
     out: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
-        for name in (names if r % 2 == 0 else names[::-1]):
+        for name in names if r % 2 == 0 else names[::-1]:
             sync()
             t = time.perf_counter()
             got = variants[name]()
@@ -195,8 +196,11 @@ def machine() -> dict[str, str]:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
-        "malloc": ("glibc defaults (PROSV_BENCH_MALLOC=default)" if os.environ.get("PROSV_BENCH_MALLOC") == "default"
-                   else "freed memory kept for reuse (prosv.jobs.keep_freed_memory, as in every job)"),
+        "malloc": (
+            "glibc defaults (PROSV_BENCH_MALLOC=default)"
+            if os.environ.get("PROSV_BENCH_MALLOC") == "default"
+            else "freed memory kept for reuse (prosv.jobs.keep_freed_memory, as in every job)"
+        ),
         "load average at start (1, 5, 15 min)": load,
     }
 
@@ -237,10 +241,12 @@ class Result:
     def table(self) -> str:
         if not self.rows:
             return ""
+
         def cell(x):
             if isinstance(x, float):
                 return f"{x:.4g}" if abs(x) < 1000 else f"{x:.0f}"
             return md_cell(x)
+
         lines = ["| " + " | ".join(map(md_cell, self.headers)) + " |", "|" + "---|" * len(self.headers)]
         lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in self.rows]
         return "\n".join(lines)

@@ -27,9 +27,11 @@ def run(model, tokenizer, quick: bool) -> Result:
         prompts = [json.loads(line)["instruction"] for line in f][:batch]
     module = SteeringVectors.initialise(1, hidden_size(model), c_alpha=4.0, c_v=8.0, seed=0)
     module.to(next(model.parameters()).device)
-    steering = {"unsteered": None,
-                "PrOSV (p2+s2)": Steering(module, LAYER, "p2+s2", [0] * batch, factor),
-                "FSSV (all)": Steering(module, LAYER, "all", [0] * batch, factor)}
+    steering = {
+        "unsteered": None,
+        "PrOSV (p2+s2)": Steering(module, LAYER, "p2+s2", [0] * batch, factor),
+        "FSSV (all)": Steering(module, LAYER, "all", [0] * batch, factor),
+    }
     per_round: dict[str, list[float]] = {name: [] for name in steering}  # median step s of each round
     steps: dict[str, list[float]] = {name: [] for name in steering}
     prefill: dict[str, list[float]] = {name: [] for name in steering}
@@ -40,8 +42,9 @@ def run(model, tokenizer, quick: bool) -> Result:
             stamps: list[float] = []
             handle = model.register_forward_pre_hook(lambda mod, args: stamps.append(time.perf_counter()))
             try:
-                out = generate(model, tokenizer, prompts, steering[name], max_new_tokens=new_tokens + 1,
-                               batch_size=batch)
+                out = generate(
+                    model, tokenizer, prompts, steering[name], max_new_tokens=new_tokens + 1, batch_size=batch
+                )
             finally:
                 handle.remove()
             stamps.append(time.perf_counter())
@@ -50,6 +53,7 @@ def run(model, tokenizer, quick: bool) -> Result:
             lengths[name].append(sum(len(g.token_ids) for g in out) / len(out))
             per_round[name].append(median(gaps))
             steps[name].extend(gaps)
+
         return go
 
     generate(model, tokenizer, prompts[:2], max_new_tokens=4)  # warm-up
@@ -59,15 +63,26 @@ def run(model, tokenizer, quick: bool) -> Result:
         return median([u / s for u, s in zip(per_round["unsteered"], per_round[name])])
 
     res = Result("decode", "steered / unsteered decode tokens per second", __doc__)
-    res.headers = ["variant", "decode tok/s", "x unsteered", "median s per step", "steps timed", "prefill s",
-                   "mean new tokens"]
+    res.headers = [
+        "variant",
+        "decode tok/s",
+        "x unsteered",
+        "median s per step",
+        "steps timed",
+        "prefill s",
+        "mean new tokens",
+    ]
     for name in steering:
         step = median(steps[name])
-        res.rows.append([name, batch / step, ratio(name), step, len(steps[name]), median(prefill[name]),
-                         median(lengths[name])])
-    res.checks.append(Check("PrOSV decode tok/s / unsteered", ratio("PrOSV (p2+s2)"), ">= 0.97",
-                            ratio("PrOSV (p2+s2)") >= 0.97))
+        res.rows.append(
+            [name, batch / step, ratio(name), step, len(steps[name]), median(prefill[name]), median(lengths[name])]
+        )
+    res.checks.append(
+        Check("PrOSV decode tok/s / unsteered", ratio("PrOSV (p2+s2)"), ">= 0.97", ratio("PrOSV (p2+s2)") >= 0.97)
+    )
     res.checks.append(Check("FSSV decode tok/s / unsteered", ratio("FSSV (all)"), "", None))
-    res.notes.append(f"{batch} prompts, greedy, up to {new_tokens} decode steps after the prefill, factor {factor}, "
-                     f"{rounds} rounds; tok/s counts every row of each step")
+    res.notes.append(
+        f"{batch} prompts, greedy, up to {new_tokens} decode steps after the prefill, factor {factor}, "
+        f"{rounds} rounds; tok/s counts every row of each step"
+    )
     return res

@@ -21,7 +21,6 @@ from importlib.metadata import version
 from pathlib import Path
 
 import torch
-
 from common import LAYER, MODEL, Check, Result, StepClock, concept_datasets, median
 
 
@@ -75,8 +74,16 @@ def run(model, tokenizer, quick: bool) -> Result:
     model32, tok = load_model(MODEL, device=next(model.parameters()).device, dtype="float32")
     hidden = hidden_size(model32)
     examples = concept_datasets(1, 8)[0]
-    cfg = TrainConfig(method="loreft", loreft_rank=1, positions="p2+s2", loss="lang", epochs=epochs,
-                      batch_size=8, micro_batch_size=16, max_response_tokens=64)
+    cfg = TrainConfig(
+        intervention="loreft",
+        loreft_rank=1,
+        positions="p2+s2",
+        loss="lang",
+        epochs=epochs,
+        batch_size=8,
+        micro_batch_size=16,
+        max_response_tokens=64,
+    )
     lr = cfg.eta_loreft if cfg.eta_loreft is not None else cfg.learning_rates(hidden)[1]
     enc = encode(tok, examples, cfg.max_response_tokens)
     spec = as_spec(cfg.positions)
@@ -88,9 +95,17 @@ def run(model, tokenizer, quick: bool) -> Result:
         """One pyvene training run, a step per call, from prosv's initial module."""
         intervention = LoreftIntervention(embed_dim=hidden, low_rank_dimension=1, dtype=torch.float32)
         _copy_init(LoReFT(1, hidden, cfg.loreft_rank, cfg.seed), intervention)  # train()'s own init
-        config = pyvene.IntervenableConfig(representations=[{
-            "layer": LAYER, "component": "block_output", "unit": "pos", "low_rank_dimension": 1,
-            "intervention": intervention}])
+        config = pyvene.IntervenableConfig(
+            representations=[
+                {
+                    "layer": LAYER,
+                    "component": "block_output",
+                    "unit": "pos",
+                    "low_rank_dimension": 1,
+                    "intervention": intervention,
+                }
+            ]
+        )
         pv = pyvene.IntervenableModel(config, model32)
         pv.set_device(device)
         pv.disable_model_gradients()
@@ -108,13 +123,16 @@ def run(model, tokenizer, quick: bool) -> Result:
             attn = torch.zeros_like(ids)
             labels = torch.full_like(ids, -100)
             for b, e in enumerate(batch):  # right padding, as prosv
-                ids[b, :len(seqs[b])] = torch.tensor(seqs[b])
-                attn[b, :len(seqs[b])] = 1
-                labels[b, len(e.prompt):len(seqs[b])] = torch.tensor(e.response)
+                ids[b, : len(seqs[b])] = torch.tensor(seqs[b])
+                attn[b, : len(seqs[b])] = 1
+                labels[b, len(e.prompt) : len(seqs[b])] = torch.tensor(e.response)
             locations = [spec.prompt_indices(len(e.prompt)) for e in batch]
             opt.zero_grad(set_to_none=True)
-            _, out = pv({"input_ids": ids.to(device), "attention_mask": attn.to(device)},
-                        unit_locations={"sources->base": (None, [locations])}, labels=labels.to(device))
+            _, out = pv(
+                {"input_ids": ids.to(device), "attention_mask": attn.to(device)},
+                unit_locations={"sources->base": (None, [locations])},
+                labels=labels.to(device),
+            )
             out.loss.backward()
             for group in opt.param_groups:  # prosv: step s uses lr * (total - s) / total
                 group["lr"] = lr * (epochs - len(losses)) / epochs
@@ -134,12 +152,19 @@ def run(model, tokenizer, quick: bool) -> Result:
 
     t_prosv, t_pyvene = median(times["prosv"]), median(times["pyvene"])
     res.headers = ["implementation", "median s per epoch (steady state)", "x prosv", "samples", "losses, round 1"]
-    for name, key in (("prosv train(method='loreft')", "prosv"), ("pyvene IntervenableModel + pyreft LoReFT", "pyvene")):
+    for name, key in (
+        ("prosv train(intervention='loreft')", "prosv"),
+        ("pyvene IntervenableModel + pyreft LoReFT", "pyvene"),
+    ):
         t = median(times[key])
         res.rows.append([name, t, t / t_prosv, len(times[key]), ", ".join(f"{x:.4f}" for x in curves[key][0])])
-    res.checks.append(Check("pyvene s per epoch / prosv s per epoch", t_pyvene / t_prosv, ">= 2", t_pyvene / t_prosv >= 2))
+    res.checks.append(
+        Check("pyvene s per epoch / prosv s per epoch", t_pyvene / t_prosv, ">= 2", t_pyvene / t_prosv >= 2)
+    )
     diff = max(abs(a - b) for ra, rb in zip(curves["prosv"], curves["pyvene"]) for a, b in zip(ra, rb))
     res.checks.append(Check("max |per-step loss difference| (same init)", diff, "<= 1e-3", diff <= 1e-3, "{:.2e}"))
-    res.notes.append(f"pyvene {version('pyvene')}, pyreft {version('pyreft')} (LoreftIntervention); "
-                     f"{len(enc)} examples, {epochs} epochs of 1 step, lr {lr}, model fp32, {rounds} round(s)")
+    res.notes.append(
+        f"pyvene {version('pyvene')}, pyreft {version('pyreft')} (LoreftIntervention); "
+        f"{len(enc)} examples, {epochs} epochs of 1 step, lr {lr}, model fp32, {rounds} round(s)"
+    )
     return res

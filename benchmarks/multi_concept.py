@@ -15,8 +15,7 @@ import sys
 
 from common import LAYER, MODEL, ROOT, Check, Result, concept_datasets, interleaved, median, timed
 
-LOAD = ("import prosv, torch; torch.set_num_threads(2); from prosv.models import load_model; "
-        f"load_model({MODEL!r})")
+LOAD = f"import prosv, torch; torch.set_num_threads(2); from prosv.models import load_model; load_model({MODEL!r})"
 
 
 def run(model, tokenizer, quick: bool) -> Result:
@@ -36,17 +35,20 @@ def run(model, tokenizer, quick: bool) -> Result:
         for d in datasets[1:]:
             train(model, tokenizer, LAYER, [d], cfg, progress=False)
 
-    times = interleaved({"grouped: 1 call, K concepts": grouped, "one train() call per concept": one_at_a_time},
-                        rounds)
-    load_times = [timed(lambda: subprocess.run([sys.executable, "-c", LOAD], cwd=ROOT, check=True,
-                                               capture_output=True)) for _ in range(loads)]
+    times = interleaved({"grouped: 1 call, K concepts": grouped, "one train() call per concept": one_at_a_time}, rounds)
+    load_times = [
+        timed(lambda: subprocess.run([sys.executable, "-c", LOAD], cwd=ROOT, check=True, capture_output=True))
+        for _ in range(loads)
+    ]
 
     t_group = median(times["grouped: 1 call, K concepts"])
     t_seq = median(times["one train() call per concept"])
     t_load = median(load_times)
-    rate = {"grouped: 1 call, K concepts": 3600 * K / t_group,
-            "one train() call per concept": 3600 * K / t_seq,
-            "one process per concept (calls + process start and model load)": 3600 * K / (t_seq + K * t_load)}
+    rate = {
+        "grouped: 1 call, K concepts": 3600 * K / t_group,
+        "one train() call per concept": 3600 * K / t_seq,
+        "one process per concept (calls + process start and model load)": 3600 * K / (t_seq + K * t_load),
+    }
     res = Result("multi_concept", f"concepts per hour, K={K} in one call vs one at a time", __doc__)
     res.headers = ["variant", "median s for K concepts", "concepts / hour", "grouped speed-up"]
     for name, r in rate.items():
@@ -57,8 +59,12 @@ def run(model, tokenizer, quick: bool) -> Result:
     g0 = losses["grouped"]
     g0 = g0[g0.concept_index == 0].loss.to_numpy()
     diff = abs(g0 - losses["alone"].loss.to_numpy()).max()
-    res.checks.append(Check("max |loss difference|, concept 0 grouped vs alone", diff, "<= 1e-3", diff <= 1e-3, "{:.2e}"))
-    res.notes.append(f"{K} concepts x {per_concept} examples (~40 prompt + 32 response tokens), {epochs} epochs, "
-                     f"batch_size 4, micro_batch_size 32, {rounds} round(s); fresh process + model load "
-                     f"{t_load:.1f} s (median of {loads})")
+    res.checks.append(
+        Check("max |loss difference|, concept 0 grouped vs alone", diff, "<= 1e-3", diff <= 1e-3, "{:.2e}")
+    )
+    res.notes.append(
+        f"{K} concepts x {per_concept} examples (~40 prompt + 32 response tokens), {epochs} epochs, "
+        f"batch_size 4, micro_batch_size 32, {rounds} round(s); fresh process + model load "
+        f"{t_load:.1f} s (median of {loads})"
+    )
     return res

@@ -30,8 +30,12 @@ BENCHMARKS = ["train_step", "decode", "multi_concept", "scaling", "loreft_vs_pyv
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test of every benchmark")
-    parser.add_argument("--only", action="append", metavar="NAME",
-                        help=f"run only this benchmark (repeatable or comma-separated): {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help=f"run only this benchmark (repeatable or comma-separated): {', '.join(BENCHMARKS)}",
+    )
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md", help="where to write the report")
     args = parser.parse_args(argv)
     names = [n.strip() for o in (args.only or []) for n in o.split(",") if n.strip()] or BENCHMARKS
@@ -41,9 +45,10 @@ def main(argv=None) -> int:
 
     common.setup_torch()
     import torch
+
     from prosv.models import load_model
 
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     info = common.machine()
     t = time.perf_counter()
     model, tokenizer = load_model(common.MODEL)
@@ -58,8 +63,9 @@ def main(argv=None) -> int:
             result = importlib.import_module(name).run(model, tokenizer, args.quick)
         except Exception:
             failed.append(name)
-            result = common.Result(name, "ERROR", "", blocked="the benchmark raised:\n\n```\n"
-                                   + traceback.format_exc()[-3000:] + "```")
+            result = common.Result(
+                name, "ERROR", "", blocked="the benchmark raised:\n\n```\n" + traceback.format_exc()[-3000:] + "```"
+            )
         result.seconds = time.perf_counter() - t
         results.append(result)
         print(result.text(), flush=True)
@@ -68,15 +74,18 @@ def main(argv=None) -> int:
         info["load average at end (1, 5, 15 min)"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         pass
-    total = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+    total = (dt.datetime.now(dt.UTC) - started).total_seconds()
     args.output.write_text(report(results, info, started, total, args.quick, names, torch))
     print(f"\nwrote {args.output} ({total:.0f} s in all)")
     return 1 if failed else 0
 
 
 def report(results, info, started, total, quick, names, torch) -> str:
-    command = "benchmarks/run.py" + (" --quick" if quick else "") + \
-        ("" if names == BENCHMARKS else " --only " + ",".join(names))
+    command = (
+        "benchmarks/run.py"
+        + (" --quick" if quick else "")
+        + ("" if names == BENCHMARKS else " --only " + ",".join(names))
+    )
     lines = [
         "# prosv performance benchmarks",
         "",
@@ -97,7 +106,9 @@ def report(results, info, started, total, quick, names, torch) -> str:
             lines.append(f"| {r.name} | {'ERROR' if r.title == 'ERROR' else 'BLOCKED'} | | |")
         for c in r.checks:
             verdict = {True: "PASS", False: "MISS", None: "info"}[c.passed]
-            lines.append(f"| {r.name} | {verdict}: {common.md_cell(c.label)} | {c.fmt.format(c.value)} | {c.target or '-'} |")
+            lines.append(
+                f"| {r.name} | {verdict}: {common.md_cell(c.label)} | {c.fmt.format(c.value)} | {c.target or '-'} |"
+            )
     lines.append("")
     lines += [r.markdown() for r in results]
     return "\n".join(lines) + "\n"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-
 from common import LAYER, Check, Result, StepClock, concept_datasets, interleaved, median
 
 
@@ -27,12 +26,18 @@ def run(model, tokenizer, quick: bool) -> Result:
 
     epochs, rounds = (3, 1) if quick else (4, 2)
     examples = concept_datasets(1, 8)[0]
-    base = dict(positions="p2+s2", loss="lang", epochs=epochs, batch_size=8, micro_batch_size=16,
-                max_response_tokens=64)
+    base = dict(
+        positions="p2+s2", loss="lang", epochs=epochs, batch_size=8, micro_batch_size=16, max_response_tokens=64
+    )
     has_cache = "prefix_cache" in {f.name for f in dataclasses.fields(TrainConfig)}
-    configs = {"prefix cache on": TrainConfig(**base, prefix_cache=True),
-               "prefix cache off": TrainConfig(**base, prefix_cache=False)} if has_cache else \
-              {"default config (no prefix_cache option)": TrainConfig(**base)}
+    configs = (
+        {
+            "prefix cache on": TrainConfig(**base, prefix_cache=True),
+            "prefix cache off": TrainConfig(**base, prefix_cache=False),
+        }
+        if has_cache
+        else {"default config (no prefix_cache option)": TrainConfig(**base)}
+    )
 
     enc = encode(tokenizer, examples, 64)
     seqs = [e.prompt + e.response for e in enc]
@@ -57,6 +62,7 @@ def run(model, tokenizer, quick: bool) -> Result:
             steps[name] += clock.steps
             forwards[name] += clock.between_times
             ratios[name] += clock.paired_ratios()
+
         return go
 
     forward()  # warm-up: first-call allocations
@@ -64,17 +70,18 @@ def run(model, tokenizer, quick: bool) -> Result:
 
     n = num_layers(model)
     res = Result("train_step", "training step / plain forward pass", __doc__)
-    res.headers = ["train() config", "median step s", "median forward s", "step / forward (median of pairs)",
-                   "pairs"]
+    res.headers = ["train() config", "median step s", "median forward s", "step / forward (median of pairs)", "pairs"]
     for name in configs:
         ratio = median(ratios[name])
         res.rows.append([name, median(steps[name]), median(forwards[name]), ratio, len(ratios[name])])
         res.checks.append(Check(f"step / forward, {name}", ratio, "<= 1.5", ratio <= 1.5))
     floor = 2 * (n - LAYER) / n
     res.checks.append(Check(f"theoretical floor 2(N-L)/N, N={n}, L={LAYER}", floor, "", None))
-    res.notes.append(f"batch: {len(seqs)} sequences, {sum(map(len, seqs))} tokens (padded width {width}), "
-                     f"model dtype {next(model.parameters()).dtype}; {epochs} epochs of 1 step per train() call, "
-                     f"{rounds} round(s) per config")
+    res.notes.append(
+        f"batch: {len(seqs)} sequences, {sum(map(len, seqs))} tokens (padded width {width}), "
+        f"model dtype {next(model.parameters()).dtype}; {epochs} epochs of 1 step per train() call, "
+        f"{rounds} round(s) per config"
+    )
     if not has_cache:
         res.notes.append("TrainConfig has no prefix_cache field in this checkout: only the default is measured")
     return res

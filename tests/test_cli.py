@@ -3,13 +3,13 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import make_tiny_model
 
 
 def prosv(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "prosv.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "prosv.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def test_positions_command_prints_template_tokens(embedded_dir):
     out = prosv("positions", "--spec", "p2+s2", "Write a haiku about rain.")
     assert out.returncode == 0, out.stderr
     assert "'<|im_start|>'" in out.stdout and "'system'" in out.stdout and "selects" in out.stdout
-    assert len([l for l in out.stdout.splitlines() if l.startswith("  ")]) == 4
+    assert len([line for line in out.stdout.splitlines() if line.startswith("  ")]) == 4
 
 
 def test_bad_spec_is_a_clear_error(embedded_dir):
@@ -33,20 +33,55 @@ def test_bad_spec_is_a_clear_error(embedded_dir):
 
 
 def test_train_then_generate(tiny_dir, tmp_path):
-    pairs = pd.DataFrame({"concept": ["owls"] * 8 + ["cats"] * 2,
-                          "instruction": [f"Tell me fact {i}." for i in range(10)],
-                          "response": [f"Owls hoot at night, fact {i}." for i in range(10)]})
+    pairs = pd.DataFrame(
+        {
+            "concept": ["owls"] * 8 + ["cats"] * 2,
+            "instruction": [f"Tell me fact {i}." for i in range(10)],
+            "response": [f"Owls hoot at night, fact {i}." for i in range(10)],
+        }
+    )
     pairs.to_parquet(tmp_path / "pairs.parquet")
     vec = tmp_path / "owls.safetensors"
-    out = prosv("train", "--model", str(tiny_dir), "--data", str(tmp_path / "pairs.parquet"), "--concept", "owls",
-                "--layer", "1", "--epochs", "3", "--batch-size", "3", "--eta-alpha", "1", "--holdout", "0.25",
-                "--out", str(vec), "--losses", str(tmp_path / "losses.parquet"))
+    out = prosv(
+        "train",
+        "--model",
+        str(tiny_dir),
+        "--data",
+        str(tmp_path / "pairs.parquet"),
+        "--concept",
+        "owls",
+        "--layer",
+        "1",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "3",
+        "--eta-alpha",
+        "1",
+        "--holdout",
+        "0.25",
+        "--out",
+        str(vec),
+        "--losses",
+        str(tmp_path / "losses.parquet"),
+    )
     assert out.returncode == 0, out.stderr
     assert "trained on 6 pairs" in out.stdout and "held-out response loss on 2 pairs" in out.stdout
     assert len(pd.read_parquet(tmp_path / "losses.parquet")) == 3 * 2
     gen = prosv("generate", "--model", str(tiny_dir), "--vector", str(vec), "--max-new-tokens", "4", "Hello there")
     assert gen.returncode == 0, gen.stderr
     assert "--- steered (sv at L1 p2+s2" in gen.stdout and "--- unsteered:" in gen.stdout
-    missing = prosv("train", "--model", str(tiny_dir), "--data", str(tmp_path / "pairs.parquet"), "--concept", "dogs",
-                    "--layer", "1", "--out", str(tmp_path / "x.safetensors"))
+    missing = prosv(
+        "train",
+        "--model",
+        str(tiny_dir),
+        "--data",
+        str(tmp_path / "pairs.parquet"),
+        "--concept",
+        "dogs",
+        "--layer",
+        "1",
+        "--out",
+        str(tmp_path / "x.safetensors"),
+    )
     assert missing.returncode != 0 and "no training pairs" in missing.stderr

@@ -58,19 +58,35 @@ def concept_record(cid=0, **over):
 def embedded_dir(tmp_path):
     root = tmp_path / "data"
     write_jsonl(root / "concepts.jsonl", [concept_record(0), concept_record(1, genre="code", split="eval")])
-    write_jsonl(root / "instructions" / "train.jsonl", [{"instruction_id": i, "instruction": f"train q {i}"} for i in range(4)])
-    write_jsonl(root / "instructions" / "eval.jsonl", [{"instruction_id": f"e{i}", "instruction": f"eval q {i}"} for i in range(12)])
+    write_jsonl(
+        root / "instructions" / "train.jsonl", [{"instruction_id": i, "instruction": f"train q {i}"} for i in range(4)]
+    )
+    write_jsonl(
+        root / "instructions" / "eval.jsonl",
+        [{"instruction_id": f"e{i}", "instruction": f"eval q {i}"} for i in range(12)],
+    )
     write_jsonl(
         root / "concepts" / "exemplars.jsonl",
         [{"concept_id": c, "instruction": f"q{i}", "response": f"r{c}{i}"} for c in (0, 1) for i in range(3)],
     )
     write_jsonl(
         root / "utility" / "arithmetic.jsonl",
-        [{"id": 0, "question": "2+3?", "answer": 5, "steps": 1}, {"id": 1, "question": "(2+5)*6?", "answer": 42, "steps": 2}],
+        [
+            {"id": 0, "question": "2+3?", "answer": 5, "steps": 1},
+            {"id": 1, "question": "(2+5)*6?", "answer": 42, "steps": 2},
+        ],
     )
     write_jsonl(
         root / "utility" / "multiple_choice.jsonl",
-        [{"id": "m1", "question": "Capital of France?", "choices": ["Rome", "Paris", "Oslo", "Bern"], "answer": "B", "subject": "geography"}],
+        [
+            {
+                "id": "m1",
+                "question": "Capital of France?",
+                "choices": ["Rome", "Paris", "Oslo", "Bern"],
+                "answer": "B",
+                "subject": "geography",
+            }
+        ],
     )
     return root
 
@@ -82,7 +98,13 @@ def embedded_dir(tmp_path):
 def test_load_embedded_valid(embedded_dir):
     out = D.load_embedded(embedded_dir)
     assert list(out["concepts"].columns[:7]) == [
-        "concept_id", "concept", "genre", "split", "keywords", "steering_instruction", "suppression_instruction",
+        "concept_id",
+        "concept",
+        "genre",
+        "split",
+        "keywords",
+        "steering_instruction",
+        "suppression_instruction",
     ]
     assert out["concepts"]["concept_id"].dtype == "int64"
     assert out["concepts"]["keywords"].iloc[0] == ["alpha", "beta"]
@@ -118,7 +140,9 @@ def test_empty_file_and_blank_lines(tmp_path):
 
 
 def test_duplicate_ids(tmp_path):
-    path = write_jsonl(tmp_path / "eval.jsonl", [{"instruction_id": 3, "instruction": "a"}, {"instruction_id": 3, "instruction": "b"}])
+    path = write_jsonl(
+        tmp_path / "eval.jsonl", [{"instruction_id": 3, "instruction": "a"}, {"instruction_id": 3, "instruction": "b"}]
+    )
     with pytest.raises(D.DataValidationError, match=r"(?s)duplicate instruction_id.*3 \(lines 1 and 2\)"):
         D.read_instructions(path=path)
 
@@ -127,7 +151,9 @@ def test_invalid_json_and_mixed_id_types(tmp_path):
     bad = write_jsonl(tmp_path / "a.jsonl", ['{"id": 1, "question": "q", "answer": 1, "steps": 1}', "{not json"])
     with pytest.raises(D.DataValidationError, match="line 2: not valid JSON"):
         D.read_arithmetic(bad)
-    mixed = write_jsonl(tmp_path / "i.jsonl", [{"instruction_id": 1, "instruction": "a"}, {"instruction_id": "2", "instruction": "b"}])
+    mixed = write_jsonl(
+        tmp_path / "i.jsonl", [{"instruction_id": 1, "instruction": "a"}, {"instruction_id": "2", "instruction": "b"}]
+    )
     with pytest.raises(D.DataValidationError, match="mixes types"):
         D.read_instructions(path=mixed)
 
@@ -139,10 +165,14 @@ def test_utility_schema_errors(tmp_path):
     arith = write_jsonl(tmp_path / "arith2.jsonl", [{"id": 1, "question": "q", "answer": 2, "steps": "1+1=2"}])
     with pytest.raises(D.DataValidationError, match="'steps' should be a positive integer"):
         D.read_arithmetic(arith)
-    mc = write_jsonl(tmp_path / "mc.jsonl", [{"id": 1, "question": "q", "choices": ["a", "b", "c"], "answer": "A", "subject": "s"}])
+    mc = write_jsonl(
+        tmp_path / "mc.jsonl", [{"id": 1, "question": "q", "choices": ["a", "b", "c"], "answer": "A", "subject": "s"}]
+    )
     with pytest.raises(D.DataValidationError, match="exactly 4"):
         D.read_multiple_choice(mc)
-    mc2 = write_jsonl(tmp_path / "mc2.jsonl", [{"id": 1, "question": "q", "choices": list("abcd"), "answer": "E", "subject": "s"}])
+    mc2 = write_jsonl(
+        tmp_path / "mc2.jsonl", [{"id": 1, "question": "q", "choices": list("abcd"), "answer": "E", "subject": "s"}]
+    )
     with pytest.raises(D.DataValidationError, match="'answer' should be one of"):
         D.read_multiple_choice(mc2)
 
@@ -322,8 +352,11 @@ def test_contrastive_generic_chat_layout(tmp_path):
     meta = pd.DataFrame({"concept_id": [3], "concept": ["poetry"]})
     df = D.load_contrastive_pairs(path, metadata=meta)
     assert df.iloc[0].to_dict() == {
-        "concept_id": 3, "concept": "poetry", "instruction": "Tell me about tea.",
-        "chosen": "Tea, like a sonnet...", "rejected": "Tea is a drink.",
+        "concept_id": 3,
+        "concept": "poetry",
+        "instruction": "Tell me about tea.",
+        "chosen": "Tea, like a sonnet...",
+        "rejected": "Tea is a drink.",
     }
 
 
@@ -340,7 +373,12 @@ def test_contrastive_bad_layout_and_offline(tmp_path):
 
 def alpaca_records(n):
     return [
-        {"dataset": "helpful_base", "instruction": f"Instruction number {i}?", "output": f"out {i}", "generator": "text_davinci_003"}
+        {
+            "dataset": "helpful_base",
+            "instruction": f"Instruction number {i}?",
+            "output": f"out {i}",
+            "generator": "text_davinci_003",
+        }
         for i in range(n)
     ]
 
@@ -386,7 +424,10 @@ def test_alpaca_eval_offline_error_and_cache(tmp_path):
 def tiny_gsm8k_rows():
     return pd.DataFrame(
         {
-            "question": ["Natalia sold clips to 48 friends in April, and half as many in May. How many altogether?", "Big number?"],
+            "question": [
+                "Natalia sold clips to 48 friends in April, and half as many in May. How many altogether?",
+                "Big number?",
+            ],
             "answer": [
                 "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips.\n#### 72",
                 "It is large.\n#### 1,234",
@@ -444,7 +485,10 @@ def test_tiny_mmlu_normalised_like_multiple_choice(tmp_path):
 
 def test_tiny_offline_errors_without_datasets(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)  # behave as if `datasets` were not installed
-    for loader, name in ((D.load_tiny_gsm8k, "tinyBenchmarks/tinyGSM8k"), (D.load_tiny_mmlu, "tinyBenchmarks/tinyMMLU")):
+    for loader, name in (
+        (D.load_tiny_gsm8k, "tinyBenchmarks/tinyGSM8k"),
+        (D.load_tiny_mmlu, "tinyBenchmarks/tinyMMLU"),
+    ):
         with pytest.raises(D.DatasetUnavailableError) as err:
             loader(cache_dir=tmp_path)
         msg = str(err.value)
@@ -477,7 +521,9 @@ def test_tiny_uses_datasets_when_installed_and_reports_both_failures(tmp_path, m
 # the real embedded files
 
 
-@pytest.mark.skipif(not (REPO_DATA / "concepts.jsonl").is_file(), reason="data/ not written yet (embedded data files missing)")
+@pytest.mark.skipif(
+    not (REPO_DATA / "concepts.jsonl").is_file(), reason="data/ not written yet (embedded data files missing)"
+)
 def test_real_embedded_files_validate():
     out = D.load_embedded(REPO_DATA)
     concepts = out["concepts"]

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.slow
 
 PAIRS = Path(__file__).parent / "data" / "lighthouse_pairs.parquet"
 LAYER = 10
-COMMON = dict(positions="p2+s2", c_v=1.0, eta_v=0.02, epochs=4, batch_size=6, micro_batch_size=12,
-              max_response_tokens=64)
+COMMON = dict(
+    positions="p2+s2", c_v=1.0, eta_v=0.02, epochs=4, batch_size=6, micro_batch_size=12, max_response_tokens=64
+)
 
 
 def test_joint_training_beats_unsteered_and_alpha_fixed(embedded):
@@ -30,7 +31,9 @@ def test_joint_training_beats_unsteered_and_alpha_fixed(embedded):
     fixed = train(model, tokenizer, LAYER, [train_set], TrainConfig(fixed_alpha=1.0, **COMMON), progress=False)
     joint_loss = response_loss(model, tokenizer, held_out, LAYER, joint.module, 0, "p2+s2", max_response_tokens=64)
     fixed_loss = response_loss(model, tokenizer, held_out, LAYER, fixed.module, 0, "p2+s2", max_response_tokens=64)
-    print(f"held-out response loss: unsteered {unsteered:.4f}, joint {joint_loss:.4f} "
-          f"(alpha {float(joint.module.alpha[0]):.1f}), alpha fixed at 1 {fixed_loss:.4f}")
+    print(
+        f"held-out response loss: unsteered {unsteered:.4f}, joint {joint_loss:.4f} "
+        f"(alpha {float(joint.module.alpha[0]):.1f}), alpha fixed at 1 {fixed_loss:.4f}"
+    )
     assert joint_loss < unsteered - 0.05
     assert unsteered - fixed_loss < (unsteered - joint_loss) / 3

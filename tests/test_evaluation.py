@@ -1,4 +1,4 @@
-"""Tests for prosv.evaluation: sampling, factor selection, prompts, generation batching, scores."""
+"""Tests for prosv.evaluation: sampling, factor selection, prompts, scores."""
 
 from __future__ import annotations
 
@@ -118,28 +118,10 @@ def test_factor_grid_plan(alpaca, concepts):
     assert len(plan) == 3 * 14 * 10
     assert set(plan["protocol"]) == {E.PROTOCOL_FACTOR_GRID}
     first = plan[plan["concept_id"] == 0]
-    assert first["factor"].iloc[:10].tolist() == [0.2] * 10 and first["instruction_idx"].iloc[:10].tolist() == list(range(10))
+    assert first["factor"].iloc[:10].tolist() == [0.2] * 10 and first["instruction_idx"].iloc[:10].tolist() == list(
+        range(10)
+    )
     assert len(E.factor_grid_plan(prompts, factors=[1.0, 2.0])) == 60
-
-
-def test_generate_responses_groups_batches_and_order(alpaca, concepts):
-    plan = E.factor_grid_plan(E.steering_prompts(concepts, alpaca, n=3), factors=[0.5, 1.0])
-    plan = plan.sample(frac=1.0, random_state=0)  # shuffled rows: output order must follow input order
-    calls = []
-
-    def fake_generate(batch: pd.DataFrame):
-        calls.append(batch)
-        return [f"{c}|{f}|{t}" for c, f, t in zip(batch["concept_id"], batch["factor"], batch["user_turn"])]
-
-    out = E.generate_responses(plan, fake_generate, batch_size=2)
-    assert out.index.equals(plan.index)
-    expected = [f"{c}|{f}|{t}" for c, f, t in zip(plan["concept_id"], plan["factor"], plan["user_turn"])]
-    assert out["response"].tolist() == expected
-    assert all(len(b) <= 2 for b in calls)
-    assert all(b["concept_id"].nunique() == 1 and b["factor"].nunique() == 1 for b in calls)
-
-    with pytest.raises(ValueError, match="returned 0 responses"):
-        E.generate_responses(plan, lambda b: [])
 
 
 # ------------------------------------------------------------------------------------------
@@ -171,8 +153,18 @@ def grid_ratings(concept_ids=(0, 1), factors=E.DEFAULT_FACTOR_GRID, judge="test-
                     overall = 1.5 if f == best_select[cid] else 0.5
                 else:
                     overall = 1.9 if f == 5.0 else (1.0 + 0.1 * (idx - 5) if f == best_select[cid] else 0.2)
-                rows.append({"concept_id": cid, "factor": f, "instruction_idx": idx, "overall": overall,
-                             "concept_score": 1.0, "instruction_score": 2.0, "fluency_score": 2.0, "judge": judge})
+                rows.append(
+                    {
+                        "concept_id": cid,
+                        "factor": f,
+                        "instruction_idx": idx,
+                        "overall": overall,
+                        "concept_score": 1.0,
+                        "instruction_score": 2.0,
+                        "fluency_score": 2.0,
+                        "judge": judge,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -224,25 +216,6 @@ def test_select_factor_keeps_extra_keys_apart():
     assert dict(zip(res["method"], res["factor"])) == {"fssv": 2.0, "other": 4.0}
 
 
-def test_bootstrap_ci_contains_mean_and_is_seeded():
-    rng = np.random.default_rng(1)
-    values = rng.uniform(0, 2, size=200)
-    a = E.bootstrap_ci(values, seed=3)
-    b = E.bootstrap_ci(values, seed=3)
-    c = E.bootstrap_ci(values, seed=4)
-    assert a == b and a != c
-    assert a["mean"] == pytest.approx(values.mean()) and a["n"] == 200
-    assert a["ci_low"] < a["mean"] < a["ci_high"]
-    # width close to the normal approximation 2 * 1.96 * sd / sqrt(n)
-    width = 2 * 1.96 * values.std(ddof=1) / math.sqrt(len(values))
-    assert a["ci_high"] - a["ci_low"] == pytest.approx(width, rel=0.15)
-    # higher confidence gives a wider interval; a constant sample gives a point
-    wide = E.bootstrap_ci(values, seed=3, confidence=0.99)
-    assert wide["ci_low"] <= a["ci_low"] and wide["ci_high"] >= a["ci_high"]
-    assert E.bootstrap_ci([1.0, 1.0, 1.0]) == {"mean": 1.0, "ci_low": 1.0, "ci_high": 1.0, "n": 3}
-    assert E.bootstrap_ci([])["n"] == 0
-
-
 def factor_free_ratings(judge="offline"):
     rng = np.random.default_rng(0)
     rows = []
@@ -250,60 +223,56 @@ def factor_free_ratings(judge="offline"):
         for cid in range(20):
             for idx in range(10):
                 r = rng.integers(0, 3, size=3)
-                rows.append({"method": method, "concept_id": cid, "instruction_idx": idx,
-                             "concept_score": max(0, int(r[0]) + shift), "instruction_score": int(r[1]),
-                             "fluency_score": int(r[2])})
+                rows.append(
+                    {
+                        "method": method,
+                        "concept_id": cid,
+                        "instruction_idx": idx,
+                        "concept_score": max(0, int(r[0]) + shift),
+                        "instruction_score": int(r[1]),
+                        "fluency_score": int(r[2]),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def test_aggregate_ratings_tables_are_labelled_and_consistent():
-    ratings = factor_free_ratings()
-    out = E.aggregate_ratings(ratings, protocol=E.PROTOCOL_FACTOR_FREE, judge="offline-v1", by=["method"], seed=7)
-    for name in ("responses", "concepts", "summary"):
-        frame = out[name]
-        assert set(frame["protocol"]) == {E.PROTOCOL_FACTOR_FREE}, name
-        assert set(frame["judge"]) == {"offline-v1"}, name
-    resp = out["responses"]
-    assert resp["overall"].tolist() == pytest.approx(
-        E.overall_score(resp["concept_score"], resp["instruction_score"], resp["fluency_score"]).tolist()
+def test_concept_means_are_labelled_and_consistent():
+    ratings = E.add_overall(factor_free_ratings())
+    concepts = E.concept_means(ratings, by=["method"], protocol=E.PROTOCOL_FACTOR_FREE, judge="offline-v1")
+    assert set(concepts["protocol"]) == {E.PROTOCOL_FACTOR_FREE} and set(concepts["judge"]) == {"offline-v1"}
+    assert ratings["overall"].tolist() == pytest.approx(
+        E.overall_score(ratings["concept_score"], ratings["instruction_score"], ratings["fluency_score"]).tolist()
     )
-    concepts = out["concepts"]
     assert len(concepts) == 40 and (concepts["n_responses"] == 10).all()
-    manual = resp.groupby(["method", "concept_id"])["overall"].mean()
+    manual = ratings.groupby(["method", "concept_id"])["overall"].mean()
     assert concepts.set_index(["method", "concept_id"])["overall"].to_numpy() == pytest.approx(manual.to_numpy())
-    summary = out["summary"].set_index(["method", "metric"])
-    for method in ("prosv", "fssv"):
-        row = summary.loc[(method, "overall")]
-        assert row["mean"] == pytest.approx(manual.loc[method].mean())
-        assert row["ci_low"] <= row["mean"] <= row["ci_high"] and row["n_concepts"] == 20
-    assert summary.loc[("prosv", "overall"), "mean"] > summary.loc[("fssv", "overall"), "mean"]
-    # seeded: same seed -> identical summary
-    again = E.aggregate_ratings(ratings, protocol=E.PROTOCOL_FACTOR_FREE, judge="offline-v1", by=["method"], seed=7)
-    pd.testing.assert_frame_equal(out["summary"], again["summary"])
 
 
 def test_labels_are_required_and_not_silently_overwritten():
     ratings = factor_free_ratings()
     with pytest.raises(ValueError, match="protocol"):
-        E.aggregate_ratings(ratings, judge="j")
+        E.concept_means(ratings, judge="j")
     with pytest.raises(ValueError, match="judge"):
-        E.aggregate_ratings(ratings, protocol=E.PROTOCOL_FACTOR_FREE)
+        E.concept_means(ratings, protocol=E.PROTOCOL_FACTOR_FREE)
     labelled = ratings.assign(protocol=E.PROTOCOL_FACTOR_FREE, judge="j")
-    assert set(E.aggregate_ratings(labelled)["summary"]["judge"]) == {"j"}
+    assert set(E.concept_means(labelled)["judge"]) == {"j"}
     with pytest.raises(ValueError, match="already labelled"):
-        E.aggregate_ratings(labelled, judge="other-judge")
+        E.concept_means(labelled, judge="other-judge")
 
 
-def test_factor_grid_summary_from_selection():
-    per_concept = E.select_factor(grid_ratings())
-    summary = E.summarize(per_concept, metrics=["overall"], seed=0)
-    assert summary["protocol"].tolist() == [E.PROTOCOL_FACTOR_GRID]
-    assert summary["mean"].iloc[0] == pytest.approx(1.2) and summary["n_concepts"].iloc[0] == 2
-    with pytest.raises(ValueError, match="several rows per concept"):
-        E.summarize(pd.concat([per_concept, per_concept]))
+def test_select_report_split_halves_the_instructions():
+    assert [list(r) for r in E.select_report_split(10)] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+    assert [list(r) for r in E.select_report_split(5)] == [[0, 1], [2, 3, 4]]
+    with pytest.raises(ValueError, match="at least 2"):
+        E.select_report_split(1)
+    # without explicit indices select_factor uses that split of the rated instructions
+    explicit = E.select_factor(grid_ratings(), select_idx=range(5), report_idx=range(5, 10))
+    pd.testing.assert_frame_equal(E.select_factor(grid_ratings()), explicit)
 
 
-@pytest.mark.skipif(not (REPO_DATA / "concepts.jsonl").is_file(), reason="data/ not written yet (embedded data files missing)")
+@pytest.mark.skipif(
+    not (REPO_DATA / "concepts.jsonl").is_file(), reason="data/ not written yet (embedded data files missing)"
+)
 def test_protocol_on_real_embedded_data():
     from prosv import data as D
 
@@ -314,4 +283,6 @@ def test_protocol_on_real_embedded_data():
     attacked = E.suppression_attack_prompts(prompts, concepts)
     steered = E.prompting_prompts(prompts, concepts)
     assert (attacked["instruction"] == prompts["instruction"]).all()
-    assert (attacked["user_turn"] != prompts["user_turn"]).all() and (steered["user_turn"] != prompts["user_turn"]).all()
+    assert (attacked["user_turn"] != prompts["user_turn"]).all() and (
+        steered["user_turn"] != prompts["user_turn"]
+    ).all()

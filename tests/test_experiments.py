@@ -11,6 +11,7 @@ import torch
 
 from prosv import data as D
 from prosv import experiments as X
+from prosv.generation import Steering
 from prosv.interventions import SteeringVectors
 from prosv.positions import template_ids
 from prosv.training import Example, TrainConfig
@@ -24,44 +25,66 @@ def fake_vectors(hidden: int, concepts=(5, 7, 9), positions="p2+s2", scale=20.0,
     gen = torch.Generator().manual_seed(seed)
     module = SteeringVectors(torch.full((len(concepts),), scale), torch.randn(len(concepts), hidden, generator=gen))
     module.requires_grad_(False)
-    return VectorFile(module, {"layer": str(LAYER), "positions": positions, "concepts": list(concepts)})
+    return VectorFile(
+        module,
+        {
+            "layer": str(LAYER),
+            "positions": positions,
+            "concepts": list(concepts),
+            "intervention": "sv",
+            "method": f"test_{positions}",
+            "loss": "lang",
+            "hyperparameters": {},
+        },
+    )
 
 
 @pytest.fixture(scope="module")
 def concepts():
-    return pd.DataFrame({"concept_id": [5, 7, 9], "concept": ["lighthouses", "decorators", "primes"],
-                         "steering_instruction": ["Talk about lighthouses.", "Mention decorators.", "Use primes."],
-                         "suppression_instruction": ["Never mention lighthouses.", "No decorators.", "No primes."],
-                         "split": "eval"})
+    return pd.DataFrame(
+        {
+            "concept_id": [5, 7, 9],
+            "concept": ["lighthouses", "decorators", "primes"],
+            "steering_instruction": ["Talk about lighthouses.", "Mention decorators.", "Use primes."],
+            "suppression_instruction": ["Never mention lighthouses.", "No decorators.", "No primes."],
+            "split": "eval",
+        }
+    )
 
 
 # ---------------------------------------------------------------- parsers
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("8 - 6 = 2 plates left", 2.0),
-    ("Tom has 3 + 4 = 7 apples.\n#### 7", 7.0),
-    ("Step: 2 + 2 = 4, then 4 * 3 = 12.\n#### 12", 12.0),
-    ("The answer is 1,250.", 1250.0),
-    ("It is 42", 42.0),
-    ("first 3 then 5", 5.0),
-    ("no digits here", None),
-    ("= -4 degrees", -4.0),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("8 - 6 = 2 plates left", 2.0),
+        ("Tom has 3 + 4 = 7 apples.\n#### 7", 7.0),
+        ("Step: 2 + 2 = 4, then 4 * 3 = 12.\n#### 12", 12.0),
+        ("The answer is 1,250.", 1250.0),
+        ("It is 42", 42.0),
+        ("first 3 then 5", 5.0),
+        ("no digits here", None),
+        ("= -4 degrees", -4.0),
+    ],
+)
 def test_parse_number(text, expected):
     assert X.parse_number(text) == expected
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("B", "B"),
-    ("C. Paris", "C"),
-    ("The answer is D.", "D"),
-    ("(A) No", "A"),
-    ("A cat is the answer", None),  # a bare article is not a letter, and no option is named
-    ("A ripe banana is yellow.", "B"),  # the option text is found
-    ("The capital is Paris, not Rome", "C"),  # the earliest option named
-    ("B. Rome\n\nThe answer is C.", "B"),  # the earliest explicit answer
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("B", "B"),
+        ("C. Paris", "C"),
+        ("The answer is D.", "D"),
+        ("(A) No", "A"),
+        ("A cat is the answer", None),  # a bare article is not a letter, and no option is named
+        ("A ripe banana is yellow.", "B"),  # the option text is found
+        ("The capital is Paris, not Rome", "C"),  # the earliest option named
+        ("B. Rome\n\nThe answer is C.", "B"),  # the earliest explicit answer
+    ],
+)
 def test_parse_choice(text, expected):
     choices = ["Red", "Yellow", "Blue", "Green"]
     if "Paris" in text or "Rome" in text:
@@ -94,8 +117,14 @@ def test_conditions_cover_baselines_methods_and_fssv_factors(concepts):
     vecs = {"prosv_lang": fake_vectors(8), "fssv_lang": fake_vectors(8, positions="all")}
     conds = X.utility_conditions(vecs, concepts, [7, 5], fssv_factors=[1.0, 0.8, 0.5])
     keys = [(c.method, c.factor) for c in conds]
-    assert keys == [("unsteered", 1.0), ("prompting", 1.0), ("prosv_lang", 1.0), ("fssv_lang", 1.0),
-                    ("fssv_lang", 0.8), ("fssv_lang", 0.5)]
+    assert keys == [
+        ("unsteered", 1.0),
+        ("prompting", 1.0),
+        ("prosv_lang", 1.0),
+        ("fssv_lang", 1.0),
+        ("fssv_lang", 0.8),
+        ("fssv_lang", 0.5),
+    ]
     assert conds[0].concept_ids == [-1] and conds[0].module is None
     assert conds[1].steering_instructions == ["Mention decorators.", "Talk about lighthouses."]
     assert conds[2].rows == [1, 0]  # index of concepts 7 and 5 in the vector file
@@ -126,10 +155,11 @@ def test_choice_scores_are_option_logprobs_and_batch_invariant(tiny_model, token
             ref = _reference_option_logprob(tiny_model, tokenizer, turns[q], choices[q][o])
             assert scores[q, o] == pytest.approx(ref, abs=1e-3)
     vec = fake_vectors(tiny_model.config.hidden_size)
-    steer = X.Steering(vec.module, LAYER, "p2+s2", rows=[0, 2], factor=1.0)
+    steer = Steering(vec.module, LAYER, "p2+s2", rows=[0, 2], factor=1.0)
     mixed = X.choice_scores(tiny_model, tokenizer, turns, choices, steer)
-    alone = X.choice_scores(tiny_model, tokenizer, turns[1:], choices[1:],
-                            X.Steering(vec.module, LAYER, "p2+s2", rows=[2]))
+    alone = X.choice_scores(
+        tiny_model, tokenizer, turns[1:], choices[1:], Steering(vec.module, LAYER, "p2+s2", rows=[2])
+    )
     assert mixed[1] == pytest.approx(alone[0], abs=1e-4)
     assert abs(mixed - scores).max() > 1e-3  # the steering reached the scores
 
@@ -166,7 +196,9 @@ def test_prompting_condition_prepends_the_steering_instruction(tiny_model, token
         seen[task.name] = (list(user_turns), steering)
         return [None] * len(user_turns), [""] * len(user_turns)
 
-    monkeypatch.setattr(X, "answer_task", fake_answer)
+    from prosv.experiments import utility
+
+    monkeypatch.setattr(utility, "answer_task", fake_answer)
     tasks = X.load_utility_tasks("embedded", DATA, 3)
     cond = X.utility_conditions({}, concepts, [9, 5])[1]
     out = X.evaluate_condition(tiny_model, tokenizer, tasks, cond)
@@ -192,8 +224,18 @@ def test_attack_prompts_and_generations(tiny_model, tokenizer, concepts):
     kw = dict(max_new_tokens=4, temperature=1.0, seed=3, batch_size=3, progress=False)
     out = X.attack_generations(tiny_model, tokenizer, prompts, vecs, [1.0, 0.8, 0.5], **kw)
     assert len(out) == 4 * (1 + 3)
-    for col in ("concept", "instruction", "response", "method", "factor", "concept_id", "instruction_idx",
-                "protocol", "layer", "positions"):
+    for col in (
+        "concept",
+        "instruction",
+        "response",
+        "method",
+        "factor",
+        "concept_id",
+        "instruction_idx",
+        "protocol",
+        "layer",
+        "positions",
+    ):
         assert col in out.columns
     assert sorted(out[out.method == "fssv"].factor.unique()) == [0.5, 0.8, 1.0]
     assert (out.protocol == "suppression_attack").all()
@@ -207,14 +249,16 @@ def test_attack_prompts_and_generations(tiny_model, tokenizer, concepts):
 def test_loreft_config_uses_the_scaled_direction_rate():
     cfg = TrainConfig(eta_v=0.04 * 8, lr_scaling="width", positions="p2+s2", epochs=3)
     lo = X.loreft_config(cfg, 64)
-    assert lo.method == "loreft" and lo.loreft_rank == 1 and lo.eta_loreft == pytest.approx(0.04)
+    assert lo.intervention == "loreft" and lo.loreft_rank == 1 and lo.eta_loreft == pytest.approx(0.04)
     assert (lo.positions, lo.epochs, lo.loss, lo.seed) == (cfg.positions, cfg.epochs, cfg.loss, cfg.seed)
     assert X.loreft_config(TrainConfig(eta_v=0.5), 64).eta_loreft == 0.5  # raw rates pass through
 
 
 def test_compare_loreft_losses_and_cosine(tiny_model, tokenizer):
-    data = [[Example(f"Question {i}: say something.", f"moon moon {i} moon.") for i in range(4)],
-            [Example(f"Tell me fact {i}.", f"ocean waves {i}.") for i in range(4)]]
+    data = [
+        [Example(f"Question {i}: say something.", f"moon moon {i} moon.") for i in range(4)],
+        [Example(f"Tell me fact {i}.", f"ocean waves {i}.") for i in range(4)],
+    ]
     cfg = TrainConfig(epochs=2, batch_size=2, positions="p2+s2", eta_alpha=0.5, eta_v=0.05)
     res = X.compare_loreft(tiny_model, tokenizer, LAYER, data, cfg, concept_names=[11, 12], progress=False)
     losses = res["losses"]
@@ -248,8 +292,12 @@ def test_layer_outputs_match_hidden_states(tiny_model, tokenizer):
 
 
 def test_hidden_state_spread_template_vs_content(tiny_model, tokenizer):
-    prompts = ["Write a poem about autumn leaves.", "How do I bake bread?", "Explain gravity to a child, please.",
-               "List three prime numbers."]
+    prompts = [
+        "Write a poem about autumn leaves.",
+        "How do I bake bread?",
+        "Explain gravity to a child, please.",
+        "List three prime numbers.",
+    ]
     ids = [template_ids(tokenizer, p) for p in prompts]
     spans = X.content_span(ids)
     for p, s, (a, b) in zip(prompts, ids, spans):
@@ -265,8 +313,13 @@ def test_hidden_state_spread_template_vs_content(tiny_model, tokenizer):
     assert table.relative_std.notna().all() and (table.n_prompts == 4).all()
 
 
-SCALING = {"c_alpha": [1, 16], "eta_alpha": [0.1, 10.0], "fixed_alpha": 1.0, "sgd_c_alpha": [1, 16],
-           "transfer": {"c_alpha": 4, "eta_alpha": 10.0, "c_v": 8, "eta_v": 0.04, "reference_width": 2304}}
+SCALING = {
+    "c_alpha": [1, 16],
+    "eta_alpha": [0.1, 10.0],
+    "fixed_alpha": 1.0,
+    "sgd_c_alpha": [1, 16],
+    "transfer": {"c_alpha": 4, "eta_alpha": 10.0, "c_v": 8, "eta_v": 0.04, "reference_width": 2304},
+}
 
 
 def test_scaling_cells_cover_grid_and_ablations_with_applied_rates():
@@ -293,8 +346,9 @@ def test_run_scaling_trains_each_cell_as_it_would_alone(tiny_model, tokenizer):
     base = TrainConfig(epochs=2, batch_size=3, c_alpha=4, eta_alpha=1.0, c_v=1, eta_v=0.02)
     spec = dict(SCALING, transfer=None)
     cells = X.scaling_cells(spec, base, tiny_model.config.hidden_size)
-    module, names, losses, table = X.run_scaling(tiny_model, tokenizer, 1, "p2+s2", data, base, cells, [7],
-                                                 progress=False)
+    module, names, losses, table = X.run_scaling(
+        tiny_model, tokenizer, 1, "p2+s2", data, base, cells, [7], progress=False
+    )
     assert names == [f"{c.name}|7" for c in cells] and module.num_concepts == len(cells)
     assert list(table.cell) == [c.name for c in cells] and set(losses.cell) == set(table.cell)
     fixed = table[table.kind == "fixed"].iloc[0]

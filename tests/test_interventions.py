@@ -32,20 +32,21 @@ def no_cache_greedy(model, ids, steps, module, spec, row):
             mask = torch.zeros(1, len(seq), dtype=torch.bool)
             mask[0, prompt_idx] = True
             if spec.generation:
-                mask[0, len(ids):] = True
+                mask[0, len(ids) :] = True
             hook.mask = mask
             with torch.no_grad():
                 logits = model(input_ids=torch.tensor([seq])).logits
             seq.append(int(logits[0, -1].argmax()))
-    return seq[len(ids):]
+    return seq[len(ids) :]
 
 
 @pytest.mark.parametrize("spec", ["p2+s2", "all", "prompt"])
 def test_cached_generation_equals_no_cache_recomputation(tiny_model, tokenizer, spec):
     module = random_vectors(1, tiny_model.config.hidden_size)
     steps = 12
-    outs = generate(tiny_model, tokenizer, PROMPTS[:2], Steering(module, LAYER, spec, rows=[0, 0]),
-                    max_new_tokens=steps)
+    outs = generate(
+        tiny_model, tokenizer, PROMPTS[:2], Steering(module, LAYER, spec, rows=[0, 0]), max_new_tokens=steps
+    )
     plain = generate(tiny_model, tokenizer, PROMPTS[:2], max_new_tokens=steps)
     for i, prompt in enumerate(PROMPTS[:2]):
         ids = template_ids(tokenizer, prompt)
@@ -67,8 +68,9 @@ def test_per_row_placements_match_each_placement_alone(tiny_model, tokenizer):
     specs, rows = ["p2+s2", "all", "prompt"], [0, 1, 2]
     mixed = generate(tiny_model, tokenizer, PROMPTS, Steering(module, LAYER, specs, rows=rows), max_new_tokens=10)
     for i in range(3):
-        alone = generate(tiny_model, tokenizer, [PROMPTS[i]], Steering(module, LAYER, specs[i], rows=[rows[i]]),
-                         max_new_tokens=10)
+        alone = generate(
+            tiny_model, tokenizer, [PROMPTS[i]], Steering(module, LAYER, specs[i], rows=[rows[i]]), max_new_tokens=10
+        )
         assert mixed[i].token_ids == alone[0].token_ids, specs[i]
     with pytest.raises(ValueError, match="positions"):
         generate(tiny_model, tokenizer, PROMPTS, Steering(module, LAYER, specs[:2], rows=rows), max_new_tokens=2)
@@ -122,12 +124,14 @@ def test_left_padded_prefill_matches_unpadded_logits(tiny_model, tokenizer):
     module = random_vectors(2, tiny_model.config.hidden_size)
     seqs = [template_ids(tokenizer, p) for p in PROMPTS]
     from prosv.positions import left_padded_mask
+
     ids, attn = left_pad(seqs, tokenizer.pad_token_id, "cpu")
     with torch.no_grad(), attached(tiny_model, LAYER, module) as hook:
         hook.rows = torch.tensor([0, 1, 0])
         hook.mask = left_padded_mask("p2+s2", attn)
-        batched = tiny_model(input_ids=ids, attention_mask=attn,
-                             position_ids=(attn.cumsum(-1) - 1).clamp(min=0)).logits[:, -1]
+        batched = tiny_model(
+            input_ids=ids, attention_mask=attn, position_ids=(attn.cumsum(-1) - 1).clamp(min=0)
+        ).logits[:, -1]
         for b, s in enumerate(seqs):
             hook.rows = torch.tensor([[0, 1, 0][b]])
             mask = torch.zeros(1, len(s), dtype=torch.bool)
@@ -159,6 +163,6 @@ def test_factor_scales_the_edit(tiny_model, tokenizer):
 
 
 def test_layer_out_of_range_is_a_clear_error(tiny_model):
-    with pytest.raises(ValueError, match="layer 9 is out of range"):
-        with attached(tiny_model, 9, random_vectors(1, tiny_model.config.hidden_size)):
-            pass
+    module = random_vectors(1, tiny_model.config.hidden_size)
+    with pytest.raises(ValueError, match="layer 9 is out of range"), attached(tiny_model, 9, module):
+        pass

@@ -43,32 +43,35 @@ def test_harmonic_mean_and_zero_rule():
     assert J.harmonic_mean(1, 2, 2) < (1 + 2 + 2) / 3
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("The concept is clearly there.\nRating: [[2]]", 2),
-    ("Rating: [[1]]\nOn reflection the text never mentions it.\nRating: [[0]]", 0),  # the last one counts
-    ("rating: [[ 1 ]]", 1),
-    ("**Rating:** [[2]]", 2),
-    ("Rating: [[2.0]]", 2),
-    ("Rating: [[ 1 ]].", 1),
-    ("[[2]]", 2),
-    ("RATING: [[0]]\n\n", 0),
-    ("Rating: 1", 1),  # bare form, as a last resort
-    ("Final rating = 2.", 2),
-    ("Rating: [[1]]\nRating: 2", 2),
-    ("<think>Rating: [[0]]</think>\nThe text is fluent.\nRating: [[2]]", 2),  # reasoning block ignored
-    ("Rating: [[1]] <think>still thinking... Rating: [[0]]", 1),  # unterminated reasoning ignored
-    ("Rating: [[k]]", None),  # the template, echoed back
-    ("Rating: [[3]]", None),  # off the scale
-    ("Rating: [[-1]]", None),
-    ("Rating: [[2]] and then Rating: [[5]]", None),  # the last rating is the one that counts
-    ("Rating: [[1/2]]", None),
-    ("Rating: 2/10", None),
-    ("Rating: 25", None),
-    ("Rating: 1.5", None),
-    ("I would give it 2 out of 3.", None),
-    ("", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("The concept is clearly there.\nRating: [[2]]", 2),
+        ("Rating: [[1]]\nOn reflection the text never mentions it.\nRating: [[0]]", 0),  # the last one counts
+        ("rating: [[ 1 ]]", 1),
+        ("**Rating:** [[2]]", 2),
+        ("Rating: [[2.0]]", 2),
+        ("Rating: [[ 1 ]].", 1),
+        ("[[2]]", 2),
+        ("RATING: [[0]]\n\n", 0),
+        ("Rating: 1", 1),  # bare form, as a last resort
+        ("Final rating = 2.", 2),
+        ("Rating: [[1]]\nRating: 2", 2),
+        ("<think>Rating: [[0]]</think>\nThe text is fluent.\nRating: [[2]]", 2),  # reasoning block ignored
+        ("Rating: [[1]] <think>still thinking... Rating: [[0]]", 1),  # unterminated reasoning ignored
+        ("Rating: [[k]]", None),  # the template, echoed back
+        ("Rating: [[3]]", None),  # off the scale
+        ("Rating: [[-1]]", None),
+        ("Rating: [[2]] and then Rating: [[5]]", None),  # the last rating is the one that counts
+        ("Rating: [[1/2]]", None),
+        ("Rating: 2/10", None),
+        ("Rating: 25", None),
+        ("Rating: 1.5", None),
+        ("I would give it 2 out of 3.", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_parse_rating(text, expected):
     assert J.parse_rating(text) == expected
 
@@ -146,8 +149,11 @@ def _serve(script: _Script):
                     self.end_headers()
                     self.wfile.write(b"busy")
                     return
-                out = {"choices": [{"message": {"role": "assistant", "content": script.reply(body)}}],
-                       "usage": {"prompt_tokens": 100, "completion_tokens": 10}, "model": body["model"]}
+                out = {
+                    "choices": [{"message": {"role": "assistant", "content": script.reply(body)}}],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 10},
+                    "model": body["model"],
+                }
                 data = json.dumps(out).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -181,22 +187,41 @@ def scripted():
 
 
 ITEMS = [
-    ("rain, storms and wet weather", "Describe a relaxing weekend morning routine.",
-     "Wake to rain drumming on the roof, make tea and read while the storm rolls past."),
-    ("prime numbers and divisibility", "What is compound interest?",
-     "Compound interest is interest earned on interest already added to the balance."),
-    ("sailing, boats and nautical vocabulary", "How do bees make honey?",
-     "The crew raised the jib and tacked out of the harbour as the wind rose."),
-    ("Python list comprehensions", "How do I sort a list of numbers in Python?",
-     "Use sorted(numbers), or [n for n in sorted(numbers) if n > 0] to filter as well."),
+    (
+        "rain, storms and wet weather",
+        "Describe a relaxing weekend morning routine.",
+        "Wake to rain drumming on the roof, make tea and read while the storm rolls past.",
+    ),
+    (
+        "prime numbers and divisibility",
+        "What is compound interest?",
+        "Compound interest is interest earned on interest already added to the balance.",
+    ),
+    (
+        "sailing, boats and nautical vocabulary",
+        "How do bees make honey?",
+        "The crew raised the jib and tacked out of the harbour as the wind rose.",
+    ),
+    (
+        "Python list comprehensions",
+        "How do I sort a list of numbers in Python?",
+        "Use sorted(numbers), or [n for n in sorted(numbers) if n > 0] to filter as well.",
+    ),
 ]
 
 
 def test_api_judge_ratings_counters_concurrency_and_cache(scripted, tmp_path):
     script, url = scripted(delay_s=0.2)
-    cfg = {"kind": "openai", "base_url": url, "model": "stub-model", "temperature": 0.0,
-           "api_key_env": "PROSV_TEST_NO_SUCH_KEY", "max_concurrency": 4, "requests_per_minute": None,
-           "cache": str(tmp_path / "cache.sqlite")}
+    cfg = {
+        "kind": "openai",
+        "base_url": url,
+        "model": "stub-model",
+        "temperature": 0.0,
+        "api_key_env": "PROSV_TEST_NO_SUCH_KEY",
+        "max_concurrency": 4,
+        "requests_per_minute": None,
+        "cache": str(tmp_path / "cache.sqlite"),
+    }
     judge = J.make_judge(cfg)
     t0 = time.perf_counter()
     ratings = judge.rate_many(ITEMS)
@@ -225,8 +250,9 @@ def test_api_judge_ratings_counters_concurrency_and_cache(scripted, tmp_path):
 
 def test_api_judge_retries_with_backoff_and_rate_limit(scripted, tmp_path):
     script, url = scripted(fail_first=2)
-    judge = J.OpenAIJudge("stub", url, max_concurrency=1, requests_per_minute=600, backoff_s=0.05,
-                          max_retries=3, cache=False)
+    judge = J.OpenAIJudge(
+        "stub", url, max_concurrency=1, requests_per_minute=600, backoff_s=0.05, max_retries=3, cache=False
+    )
     t0 = time.perf_counter()
     rating = judge.rate(*ITEMS[0])
     elapsed = time.perf_counter() - t0
@@ -255,16 +281,32 @@ def test_make_judge_validates_config(tmp_path, monkeypatch):
         J.make_judge({"kind": "openai", "model": "m", "temprature": 0.0})
     with pytest.raises(ValueError, match="kind"):
         J.make_judge({"kind": "oracle"})
-    api = J.make_judge({"kind": "openai", "model": "m", "base_url": "http://127.0.0.1:1/v1", "temperature": 0.0,
-                        "api_key_env": "PROSV_JUDGE_API_KEY", "max_concurrency": 4, "requests_per_minute": 60,
-                        "cache": str(tmp_path / "c.sqlite")})
+    api = J.make_judge(
+        {
+            "kind": "openai",
+            "model": "m",
+            "base_url": "http://127.0.0.1:1/v1",
+            "temperature": 0.0,
+            "api_key_env": "PROSV_JUDGE_API_KEY",
+            "max_concurrency": 4,
+            "requests_per_minute": 60,
+            "cache": str(tmp_path / "c.sqlite"),
+        }
+    )
     assert api.judge_id.startswith("openai:m:T0:")
     assert "PROSV_JUDGE_API_KEY" not in api.judge_id
 
 
 def test_save_ratings_writes_counters_beside_table(tmp_path):
-    df = pd.DataFrame({"concept_score": [2, 1], "instruction_score": [2, 2], "fluency_score": [2, 0],
-                       "overall": [2.0, 0.0], "judge": ["j", "j"]})
+    df = pd.DataFrame(
+        {
+            "concept_score": [2, 1],
+            "instruction_score": [2, 2],
+            "fluency_score": [2, 0],
+            "overall": [2.0, 0.0],
+            "judge": ["j", "j"],
+        }
+    )
     df.attrs["judge_stats"] = {"calls": 2, "cache_hits": 0}
     stats_path = J.save_ratings(df, tmp_path / "ratings.parquet")
     assert pd.read_parquet(tmp_path / "ratings.parquet").shape == (2, 5)
@@ -278,8 +320,9 @@ def test_save_ratings_writes_counters_beside_table(tmp_path):
 
 def test_thresholds_file_comes_from_the_shipped_calibration_data():
     cfg = json.loads(J.DEFAULT_THRESHOLDS.read_text())
-    assert cfg["calibration"]["sha256"] == hashlib.sha256(CALIBRATION.read_bytes()).hexdigest(), \
-        "calibration data changed: rerun `python -m prosv.judges calibrate`"
+    assert cfg["calibration"]["sha256"] == hashlib.sha256(CALIBRATION.read_bytes()).hexdigest(), (
+        "calibration data changed: rerun `prosv judge calibrate`"
+    )
     for axis in J.AXES:
         model = cfg["axes"][axis]
         assert model["features"] == J.AXIS_FEATURES[axis]
@@ -348,8 +391,10 @@ def test_offline_judge_is_deterministic_and_parsable(offline_judge, heldout):
     assert [r.raw for r in offline_judge.rate_many(items)] == [r.raw for r in first]
     assert [r.raw for r in offline_judge.rate_many(items[::-1])[::-1]] == [r.raw for r in first]
     # inside a different batch, bf16 rounding may move a score by ~1e-3, so only nearly all agree
-    same = [(r.concept, r.instruction, r.fluency) == tuple(x)
-            for r, x in zip(first, rated[list(J.RATING_COLUMNS)].to_numpy()[:12])]
+    same = [
+        (r.concept, r.instruction, r.fluency) == tuple(x)
+        for r, x in zip(first, rated[list(J.RATING_COLUMNS)].to_numpy()[:12])
+    ]
     assert sum(same) >= len(same) - 1
     for r in first:
         for axis in J.AXES:
@@ -398,8 +443,21 @@ def transformers_server(embedded_dir, tmp_path_factory):
 
     port = _free_port()
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    cmd = [cli, "serve", str(Path(embedded_dir).resolve()), "--host", "127.0.0.1", "--port", str(port),
-           "--device", "cpu", "--dtype", "float32", "--log-level", "warning"]
+    cmd = [
+        cli,
+        "serve",
+        str(Path(embedded_dir).resolve()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+        "--log-level",
+        "warning",
+    ]
     # one thread per request: on a busy 2-core machine, OpenMP threads that outnumber free cores
     # make CPU decoding several times slower
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
@@ -433,9 +491,18 @@ def transformers_server(embedded_dir, tmp_path_factory):
 
 @pytest.mark.slow
 def test_api_judge_round_trip_through_transformers_serve(transformers_server, tmp_path):
-    cfg = {"kind": "openai", "base_url": transformers_server["base_url"], "model": transformers_server["model"],
-           "temperature": 0.0, "max_tokens": 32, "max_concurrency": 2, "requests_per_minute": None,
-           "timeout_s": 180, "max_retries": 1, "cache": str(tmp_path / "serve-cache.sqlite")}
+    cfg = {
+        "kind": "openai",
+        "base_url": transformers_server["base_url"],
+        "model": transformers_server["model"],
+        "temperature": 0.0,
+        "max_tokens": 32,
+        "max_concurrency": 2,
+        "requests_per_minute": None,
+        "timeout_s": 180,
+        "max_retries": 1,
+        "cache": str(tmp_path / "serve-cache.sqlite"),
+    }
     items = ITEMS[:2]
     judge = J.make_judge(cfg)
     ratings = judge.rate_many(items)

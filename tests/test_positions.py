@@ -1,21 +1,23 @@
 import pytest
 import torch
 
-from prosv.positions import (PositionSpecError, describe, left_padded_mask, parse_positions, position_mask,
-                             template_ids)
+from prosv.positions import PositionSpecError, describe, left_padded_mask, parse_positions, position_mask, template_ids
 
 
-@pytest.mark.parametrize("spec,length,expected", [
-    ("p2+s2", 10, [0, 1, 8, 9]),
-    ("p2+s2", 3, [0, 1, 2]),          # short prompt: the suffix part is trimmed, nothing counted twice
-    ("p4+s4", 6, [0, 1, 2, 3, 4, 5]),
-    ("p1+s1", 1, [0]),
-    ("s2+p1", 5, [0, 3, 4]),
-    ("p4", 2, [0, 1]),
-    ("s4", 6, [2, 3, 4, 5]),
-    ("prompt", 4, [0, 1, 2, 3]),
-    ("all", 3, [0, 1, 2]),
-])
+@pytest.mark.parametrize(
+    "spec,length,expected",
+    [
+        ("p2+s2", 10, [0, 1, 8, 9]),
+        ("p2+s2", 3, [0, 1, 2]),  # short prompt: the suffix part is trimmed, nothing counted twice
+        ("p4+s4", 6, [0, 1, 2, 3, 4, 5]),
+        ("p1+s1", 1, [0]),
+        ("s2+p1", 5, [0, 3, 4]),
+        ("p4", 2, [0, 1]),
+        ("s4", 6, [2, 3, 4, 5]),
+        ("prompt", 4, [0, 1, 2, 3]),
+        ("all", 3, [0, 1, 2]),
+    ],
+)
 def test_prompt_indices(spec, length, expected):
     assert parse_positions(spec).prompt_indices(length) == expected
 
@@ -37,7 +39,7 @@ def test_left_padding_shifts_positions_and_never_touches_pads():
     width = 9
     attn = torch.zeros(3, width, dtype=torch.long)
     for b, n in enumerate(lens):
-        attn[b, width - n:] = 1
+        attn[b, width - n :] = 1
     mask = left_padded_mask("p2+s2", attn)
     for b, n in enumerate(lens):
         unpadded = parse_positions("p2+s2").prompt_indices(n)
@@ -61,7 +63,7 @@ def test_smollm2_template_positions(tokenizer):
     assert tokenizer.decode([t for _, t, _ in picked[2:]]) == "istant\n"
     # the template's filler, never the instruction itself
     instr_ids = tokenizer("Name three colours.", add_special_tokens=False)["input_ids"]
-    assert not set(t for _, t, _ in picked) & set(instr_ids)
+    assert not {t for _, t, _ in picked} & set(instr_ids)
 
 
 GEMMA2_TEMPLATE = (

@@ -96,10 +96,7 @@ def slurm_cluster():
     # find_spec, not import: importing the plugin runs `scontrol show config`
     # (which blocks ~10 s while no controller is up)
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
-        pytest.fail(
-            "snakemake-executor-plugin-slurm is not installed in this environment "
-            '(pip install -e ".[test]")'
-        )
+        pytest.fail('snakemake-executor-plugin-slurm is not installed in this environment (pip install -e ".[test]")')
 
     was_up = _cluster_running()
     try:
@@ -114,8 +111,7 @@ def slurm_cluster():
         pytest.fail(f"start_cluster.sh timed out after {exc.timeout}s:\n{_text(exc.stderr)}")
     if proc.returncode != 0:
         pytest.fail(
-            f"start_cluster.sh failed (rc={proc.returncode}):\n"
-            f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+            f"start_cluster.sh failed (rc={proc.returncode}):\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
         )
     yield proc.stderr + proc.stdout
 
@@ -161,13 +157,9 @@ def run_snakemake_on_slurm(
         *extra_args,
     ]
     try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir, env=_clean_env()
-        )
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir, env=_clean_env())
     except subprocess.TimeoutExpired as exc:
-        queue = subprocess.run(
-            ["squeue", "-a", "--states=all"], capture_output=True, text=True, timeout=30
-        ).stdout
+        queue = subprocess.run(["squeue", "-a", "--states=all"], capture_output=True, text=True, timeout=30).stdout
         pytest.fail(
             f"snakemake timed out after {timeout}s: {' '.join(cmd)}\n"
             f"--- stderr\n{_text(exc.stderr)[-15000:]}\n--- squeue\n{queue}\n"
@@ -186,9 +178,7 @@ def submitted_slurm_jobs(snakemake_output: str) -> dict[str, Path]:
     """SLURM job id -> plugin log file, from 'submitted with SLURM jobid' lines."""
     return {
         m.group(1): Path(m.group(2))
-        for m in re.finditer(
-            r"submitted with SLURM jobid (\d+) \(log: ([^)]+)\)", snakemake_output
-        )
+        for m in re.finditer(r"submitted with SLURM jobid (\d+) \(log: ([^)]+)\)", snakemake_output)
     }
 
 
@@ -234,7 +224,7 @@ def test_demo_workflow_runs_on_slurm(slurm_cluster, tmp_path):
         env=_clean_env(),
     )
     states = dict(line.split() for line in q.stdout.splitlines() if line.strip())
-    assert states == {j: "COMPLETED" for j in jobs}, q.stdout + q.stderr
+    assert states == dict.fromkeys(jobs, "COMPLETED"), q.stdout + q.stderr
 
 
 def test_dot_test_config_runs_on_slurm(slurm_cluster, tmp_path):

@@ -5,16 +5,20 @@ import math
 import pytest
 import torch
 
-from prosv.positions import template_ids
-from prosv.training import (Example, TrainConfig, encode, response_loss, sequence_logprobs, token_logprobs,
-                            train)
+from prosv.training import Example, TrainConfig, encode, response_loss, sequence_logprobs, token_logprobs, train
 
 LAYER = 1
 
 
 def toy_examples(n: int, word: str) -> list[Example]:
-    return [Example(f"Question number {i}: tell me something.", f"{word} {word} is the answer {i}, {word}.",
-                    rejected=f"The answer is {i}.") for i in range(n)]
+    return [
+        Example(
+            f"Question number {i}: tell me something.",
+            f"{word} {word} is the answer {i}, {word}.",
+            rejected=f"The answer is {i}.",
+        )
+        for i in range(n)
+    ]
 
 
 def test_width_scaled_learning_rates():
@@ -24,8 +28,10 @@ def test_width_scaled_learning_rates():
     assert TrainConfig(eta_alpha=3, eta_v=0.5).learning_rates(4096) == (3, 0.5)
 
 
-@pytest.mark.parametrize("field,value", [("loss", "dpo"), ("method", "lora"), ("epochs", 0), ("positions", "p0"),
-                                          ("lr_scaling", "mup")])
+@pytest.mark.parametrize(
+    "field,value",
+    [("loss", "dpo"), ("intervention", "lora"), ("epochs", 0), ("positions", "p0"), ("lr_scaling", "mup")],
+)
 def test_bad_config_is_rejected(field, value):
     with pytest.raises(ValueError, match=field if field != "positions" else "p0"):
         TrainConfig(**{field: value}).validate()
@@ -67,6 +73,7 @@ def test_init_follows_scaling_rule(tiny_model, tokenizer):
     cfg = TrainConfig(epochs=1, batch_size=4, c_alpha=4, c_v=8, eta_alpha=0.0)
     n = tiny_model.config.hidden_size
     from prosv.interventions import SteeringVectors
+
     sv = SteeringVectors.initialise(2, n, cfg.c_alpha, cfg.c_v, seed=42)
     assert float(sv.alpha[0]) == pytest.approx(4 * math.sqrt(n))
     assert sv.v[0].abs().max() <= 8 / math.sqrt(n)
@@ -79,8 +86,9 @@ def test_lang_loss_matches_huggingface_masked_loss(tiny_model, tokenizer):
     """Our response-only CE (LM head on response positions only) equals HF's loss with prompt labels masked."""
     ex = toy_examples(3, "blue")
     enc = encode(tokenizer, ex, 128)
-    sums, counts = sequence_logprobs(tiny_model, None, tokenizer.pad_token_id,
-                                     [(e.prompt, e.response) for e in enc], [-1] * 3, "p2+s2")
+    sums, counts = sequence_logprobs(
+        tiny_model, None, tokenizer.pad_token_id, [(e.prompt, e.response) for e in enc], [-1] * 3, "p2+s2"
+    )
     for b, e in enumerate(enc):
         ids = torch.tensor([e.prompt + e.response])
         labels = ids.clone()
@@ -95,6 +103,7 @@ def test_first_adam_step_moves_each_group_by_its_own_rate(tiny_model, tokenizer)
     """Adam's first step is lr * sign(grad): alpha moves by eta_alpha, every v entry by eta_v; no clip on alpha."""
     cfg = TrainConfig(epochs=1, batch_size=8, eta_alpha=0.5, eta_v=0.001, c_alpha=2, c_v=1)
     from prosv.interventions import SteeringVectors
+
     init = SteeringVectors.initialise(1, tiny_model.config.hidden_size, cfg.c_alpha, cfg.c_v, seed=cfg.seed)
     res = train(tiny_model, tokenizer, LAYER, [toy_examples(8, "red")], cfg, progress=False)
     assert len(res.losses) == 1
@@ -109,8 +118,14 @@ def test_fixed_alpha_stays_fixed_and_training_lowers_loss(tiny_model, tokenizer)
     res = train(tiny_model, tokenizer, LAYER, [data], cfg, progress=False)
     assert float(res.module.alpha[0]) == 1.0
     assert set(res.losses.alpha) == {1.0}
-    joint = train(tiny_model, tokenizer, LAYER, [data], TrainConfig(epochs=6, batch_size=4, c_alpha=4, eta_alpha=2,
-                                                                    eta_v=0.05), progress=False)
+    joint = train(
+        tiny_model,
+        tokenizer,
+        LAYER,
+        [data],
+        TrainConfig(epochs=6, batch_size=4, c_alpha=4, eta_alpha=2, eta_v=0.05),
+        progress=False,
+    )
     before = response_loss(tiny_model, tokenizer, data)
     after = response_loss(tiny_model, tokenizer, data, LAYER, joint.module, 0, "p2+s2")
     assert after < before - 0.5
@@ -118,16 +133,18 @@ def test_fixed_alpha_stays_fixed_and_training_lowers_loss(tiny_model, tokenizer)
 
 
 def test_lr_decays_linearly_to_zero(tiny_model, tokenizer):
-    res = train(tiny_model, tokenizer, LAYER, [toy_examples(6, "x")], TrainConfig(epochs=2, batch_size=2),
-                progress=False)
+    res = train(
+        tiny_model, tokenizer, LAYER, [toy_examples(6, "x")], TrainConfig(epochs=2, batch_size=2), progress=False
+    )
     assert res.losses.lr_scale.tolist() == pytest.approx([1 - s / 6 for s in range(6)])
 
 
-@pytest.mark.parametrize("method,loss", [("sv", "lang"), ("sv", "simpo"), ("loreft", "lang")])
-def test_multi_concept_training_equals_single_concept_runs(tiny_model, tokenizer, method, loss):
+@pytest.mark.parametrize("intervention,loss", [("sv", "lang"), ("sv", "simpo"), ("loreft", "lang")])
+def test_multi_concept_training_equals_single_concept_runs(tiny_model, tokenizer, intervention, loss):
     datasets = [toy_examples(6, "cat"), toy_examples(9, "dog"), toy_examples(4, "owl")]
-    cfg = TrainConfig(method=method, loss=loss, epochs=2, batch_size=4, micro_batch_size=5, eta_alpha=1.0,
-                      eta_v=0.01)
+    cfg = TrainConfig(
+        intervention=intervention, loss=loss, epochs=2, batch_size=4, micro_batch_size=5, eta_alpha=1.0, eta_v=0.01
+    )
     together = train(tiny_model, tokenizer, LAYER, datasets, cfg, progress=False)
     for k, d in enumerate(datasets):
         alone = train(tiny_model, tokenizer, LAYER, [d], cfg, progress=False)
@@ -141,15 +158,22 @@ def test_training_is_deterministic(tiny_model, tokenizer):
     cfg = TrainConfig(epochs=2, batch_size=3, eta_alpha=1.0)
     a = train(tiny_model, tokenizer, LAYER, [toy_examples(7, "sun")], cfg, progress=False)
     b = train(tiny_model, tokenizer, LAYER, [toy_examples(7, "sun")], cfg, progress=False)
-    c = train(tiny_model, tokenizer, LAYER, [toy_examples(7, "sun")], TrainConfig(epochs=2, batch_size=3,
-                                                                                eta_alpha=1.0, seed=7), progress=False)
+    c = train(
+        tiny_model,
+        tokenizer,
+        LAYER,
+        [toy_examples(7, "sun")],
+        TrainConfig(epochs=2, batch_size=3, eta_alpha=1.0, seed=7),
+        progress=False,
+    )
     assert all(torch.equal(a.module.state_tensors()[k], b.module.state_tensors()[k]) for k in ("alpha", "v"))
     assert not torch.equal(a.module.state_tensors()["v"], c.module.state_tensors()["v"])
 
 
 def test_loreft_keeps_R_orthonormal_through_training(tiny_model, tokenizer):
-    cfg = TrainConfig(method="loreft", loreft_rank=3, epochs=4, batch_size=4, eta_loreft=0.05)
+    cfg = TrainConfig(intervention="loreft", loreft_rank=3, epochs=4, batch_size=4, eta_loreft=0.05)
     from prosv.interventions import LoReFT
+
     start = LoReFT(1, tiny_model.config.hidden_size, 3, seed=cfg.seed).directions()[0]
     res = train(tiny_model, tokenizer, LAYER, [toy_examples(8, "moon")], cfg, progress=False)
     R = res.module.directions()[0]
@@ -161,8 +185,15 @@ def test_loreft_keeps_R_orthonormal_through_training(tiny_model, tokenizer):
 
 def test_empty_inputs_are_named_errors(tiny_model, tokenizer):
     with pytest.raises(ValueError, match="no training examples"):
-        train(tiny_model, tokenizer, LAYER, [toy_examples(2, "a"), []], TrainConfig(), progress=False,
-              concept_names=["a", "b"])
+        train(
+            tiny_model,
+            tokenizer,
+            LAYER,
+            [toy_examples(2, "a"), []],
+            TrainConfig(),
+            progress=False,
+            concept_names=["a", "b"],
+        )
     with pytest.raises(ValueError, match="rejected"):
         train(tiny_model, tokenizer, LAYER, [[Example("q", "a")]], TrainConfig(loss="simpo"), progress=False)
     with pytest.raises(ValueError, match="empty response"):
@@ -176,29 +207,48 @@ def _tiny_gemma2(tokenizer):
     from transformers import Gemma2Config, Gemma2ForCausalLM
 
     torch.manual_seed(1)
-    cfg = Gemma2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=4,
-                       num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=8,
-                       max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
-                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    cfg = Gemma2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        sliding_window=8,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     model = Gemma2ForCausalLM(cfg).eval()
     model.requires_grad_(False)
     return model
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma2"])
-@pytest.mark.parametrize("method,loss", [("sv", "lang"), ("sv", "simpo"), ("loreft", "lang")])
-def test_prefix_cache_gives_the_uncached_trajectory(tiny_model, tokenizer, arch, method, loss):
+@pytest.mark.parametrize("intervention,loss", [("sv", "lang"), ("sv", "simpo"), ("loreft", "lang")])
+def test_prefix_cache_gives_the_uncached_trajectory(tiny_model, tokenizer, arch, intervention, loss):
     """Replaying cached block-L outputs and running blocks L+1..N equals the full forward pass, step by step."""
     model = tiny_model if arch == "llama" else _tiny_gemma2(tokenizer)
     datasets = [toy_examples(6, "cat"), toy_examples(5, "dog")]
-    kwargs = dict(method=method, loss=loss, epochs=3, batch_size=4, micro_batch_size=5, eta_alpha=1.0, eta_v=0.01,
-                  positions="all" if method == "sv" and loss == "lang" else "p2+s2")
+    kwargs = dict(
+        intervention=intervention,
+        loss=loss,
+        epochs=3,
+        batch_size=4,
+        micro_batch_size=5,
+        eta_alpha=1.0,
+        eta_v=0.01,
+        positions="all" if intervention == "sv" and loss == "lang" else "p2+s2",
+    )
     cached = train(model, tokenizer, LAYER, datasets, TrainConfig(**kwargs), progress=False)
     plain = train(model, tokenizer, LAYER, datasets, TrainConfig(prefix_cache=False, **kwargs), progress=False)
     assert cached.losses.loss.to_numpy() == pytest.approx(plain.losses.loss.to_numpy(), rel=1e-4, abs=1e-5)
     for name, tensor in plain.module.state_tensors().items():
         torch.testing.assert_close(cached.module.state_tensors()[name], tensor, rtol=1e-4, atol=1e-5)
     from prosv.models import decoder_layers
+
     assert all(type(b).__name__.endswith("DecoderLayer") for b in decoder_layers(model)), "blocks must be restored"
 
 
@@ -208,12 +258,26 @@ def test_one_prefix_cache_serves_several_trainings(tiny_model, tokenizer):
 
     data = [toy_examples(6, "cat")]
     cache = PrefixCache(LAYER)
-    first = train(tiny_model, tokenizer, LAYER, data, TrainConfig(epochs=2, batch_size=3, positions="p2+s2"),
-                  progress=False, cache=cache)
+    first = train(
+        tiny_model,
+        tokenizer,
+        LAYER,
+        data,
+        TrainConfig(epochs=2, batch_size=3, positions="p2+s2"),
+        progress=False,
+        cache=cache,
+    )
     computed = cache.computed_tokens
     assert len(cache) == 6 and computed == sum(len(e.prompt) + len(e.response) for e in encode(tokenizer, data[0], 128))
-    second = train(tiny_model, tokenizer, LAYER, data, TrainConfig(epochs=2, batch_size=3, positions="all"),
-                   progress=False, cache=cache)
+    second = train(
+        tiny_model,
+        tokenizer,
+        LAYER,
+        data,
+        TrainConfig(epochs=2, batch_size=3, positions="all"),
+        progress=False,
+        cache=cache,
+    )
     assert cache.computed_tokens == computed, "the second training must not recompute the prefix"
     assert not torch.equal(first.module.v[0], second.module.v[0])
     with pytest.raises(ValueError, match="layer 1"):

@@ -1,5 +1,3 @@
-import json
-
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -14,13 +12,29 @@ def test_vector_round_trip_keeps_tensors_metadata_and_behaviour(tiny_model, toke
     g = torch.Generator().manual_seed(0)
     module = SteeringVectors(torch.tensor([12.0, -3.0]), torch.randn(2, tiny_model.config.hidden_size, generator=g))
     hp = {"c_alpha": 4, "eta_alpha": 10.0}
-    path = save_vectors(tmp_path / "v.safetensors", module, model="org/tiny", model_revision="abc", layer=2,
-                        positions="p2+s2", loss="lang", hyperparameters=hp, concepts=["cats", "dogs"])
+    path = save_vectors(
+        tmp_path / "v.safetensors",
+        module,
+        model="org/tiny",
+        model_revision="abc",
+        layer=2,
+        positions="p2+s2",
+        loss="lang",
+        hyperparameters=hp,
+        concepts=["cats", "dogs"],
+    )
     vf = load_vectors(path)
     assert vf.layer == 2 and vf.positions == "p2+s2" and vf.metadata["method"] == "sv"
     assert vf.metadata["model"] == "org/tiny" and vf.metadata["hyperparameters"] == hp
-    assert vf.metadata["config_hash"] == config_hash({"model": "org/tiny", "layer": 2, "positions": "p2+s2",
-                                                      "loss": "lang", "hyperparameters": {"eta_alpha": 10.0, "c_alpha": 4}})
+    assert vf.metadata["config_hash"] == config_hash(
+        {
+            "model": "org/tiny",
+            "layer": 2,
+            "positions": "p2+s2",
+            "loss": "lang",
+            "hyperparameters": {"eta_alpha": 10.0, "c_alpha": 4},
+        }
+    )
     assert vf.index_of("dogs") == 1
     for name, t in module.state_tensors().items():
         assert torch.equal(vf.module.state_tensors()[name], t)
@@ -32,8 +46,16 @@ def test_vector_round_trip_keeps_tensors_metadata_and_behaviour(tiny_model, toke
 
 def test_loreft_round_trip(tmp_path):
     module = LoReFT(2, 16, rank=2, seed=3)
-    path = save_vectors(tmp_path / "r.safetensors", module, model="m", model_revision=None, layer=0,
-                        positions="p1+s1", loss="lang", hyperparameters={})
+    path = save_vectors(
+        tmp_path / "r.safetensors",
+        module,
+        model="m",
+        model_revision=None,
+        layer=0,
+        positions="p1+s1",
+        loss="lang",
+        hyperparameters={},
+    )
     back = load_vectors(path).module
     for name, t in module.state_tensors().items():
         torch.testing.assert_close(back.state_tensors()[name], t)
@@ -66,6 +88,7 @@ def test_embedded_model_loads_from_converted_folder(embedded):
     model, tokenizer = embedded
     assert model.config.hidden_size == 576 and model.config.num_hidden_layers == 30
     from prosv.models import cpu_has_native_bf16
+
     assert model.dtype == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32) and not model.training
     assert not any(p.requires_grad for p in model.parameters())
     assert model.prosv_ref.source_id == "HuggingFaceTB/SmolLM2-135M-Instruct"

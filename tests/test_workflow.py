@@ -23,7 +23,9 @@ def snakemake(*args, check=True, timeout=1800):
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     proc = subprocess.run([*SNAKEMAKE, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -45,8 +47,15 @@ def test_lint_is_clean():
 
 @pytest.mark.parametrize("paper_config", sorted((REPO / "config" / "paper").glob("*.yaml")), ids=lambda p: p.stem)
 def test_paper_configs_dry_run(paper_config, tmp_path):
-    proc = snakemake("-n", "--configfile", str(paper_config), "--config", f"results={tmp_path}/r",
-                     "--config", "judge={kind: offline}")
+    proc = snakemake(
+        "-n",
+        "--configfile",
+        str(paper_config),
+        "--config",
+        f"results={tmp_path}/r",
+        "--config",
+        "judge={kind: offline}",
+    )
     counts = job_counts(proc.stdout + proc.stderr)
     cfg = yaml.safe_load(paper_config.read_text())
     # one location-search job per layer trains every variant (shared prefix cache), one generates
@@ -68,14 +77,17 @@ def write_config(tmp_path, **changes):
     return path
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"layers": [99]}, "layer 99 is out of range"),
-    ({"model": "not-a-model"}, "unknown model 'not-a-model'"),
-    ({"locate.positions": ["p0"]}, "locate"),
-    ({"methods.prosv_lang.loss": "dpo"}, "dpo"),
-    ({"data.eval_concepts": [0]}, "overlap"),
-    ({"locate.method": "missing_method"}, "locate.method"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"layers": [99]}, "layer 99 is out of range"),
+        ({"model": "not-a-model"}, "unknown model 'not-a-model'"),
+        ({"locate.positions": ["p0"]}, "locate"),
+        ({"methods.prosv_lang.loss": "dpo"}, "dpo"),
+        ({"data.eval_concepts": [0]}, "overlap"),
+        ({"locate.method": "missing_method"}, "locate.method"),
+    ],
+)
 def test_bad_config_is_rejected_at_parse_time(tmp_path, change, message):
     key, value = next(iter(change.items()))
     proc = snakemake("-n", "--configfile", str(write_config(tmp_path, **{key: value})), check=False)
@@ -87,9 +99,16 @@ def interrupt_when(path: Path, args: list[str], timeout: float = 1200) -> str:
     """Start snakemake, press Ctrl-C (SIGINT to its process group) once `path` exists; return its output."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     # a shell that started us in the background ignores SIGINT, and children inherit that: restore it
-    proc = subprocess.Popen([*SNAKEMAKE, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [*SNAKEMAKE, *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     start = time.time()
     while not path.exists():
         if proc.poll() is not None:
@@ -113,8 +132,9 @@ def finished_run(tmp_path_factory):
     # exist (its training job finished before they started; later jobs are running); then the full
     # run again, which must resume rather than start over
     snakemake(f"{results}/data/pairs.parquet", "--cores", "2", "--configfile", str(config))
-    interrupted = interrupt_when(results / "generations" / "locate" / "L10.parquet",
-                                 ["--cores", "2", "--configfile", str(config)])
+    interrupted = interrupt_when(
+        results / "generations" / "locate" / "L10.parquet", ["--cores", "2", "--configfile", str(config)]
+    )
     full = snakemake("--cores", "2", "--configfile", str(config))
     return tmp, config, full, interrupted
 
@@ -122,8 +142,15 @@ def finished_run(tmp_path_factory):
 def test_test_config_runs_to_the_end(finished_run):
     tmp, _, full, _ = finished_run
     results = tmp / "results"
-    for name in ["SUMMARY.md", "tables/main.parquet", "tables/locate.parquet", "figures/main_scores.png",
-                 "locate/choice.json", "tables/scaling.parquet", "figures/scaling.png"]:
+    for name in [
+        "SUMMARY.md",
+        "tables/main.parquet",
+        "tables/locate.parquet",
+        "figures/main_scores.png",
+        "locate/choice.json",
+        "tables/scaling.parquet",
+        "figures/scaling.png",
+    ]:
         assert (results / name).exists(), name
     main = pd.read_parquet(results / "tables" / "main.parquet")
     assert {"unsteered", "prompting", "prosv_lang", "fssv_lang"} <= set(main.method)
@@ -141,6 +168,7 @@ def test_interrupted_run_resumes_without_redoing_finished_jobs(finished_run):
     assert "figures" in resumed, "the resumed run must finish what the interrupted one left"
     assert not list(results.rglob(".*.tmp")), "an interrupted job must not leave a partial file"
     import safetensors.torch
+
     for path in (results / "locate" / "L10").glob("*.safetensors"):
         assert safetensors.torch.load_file(path), path  # every finished file is whole
 

@@ -1,12 +1,12 @@
-"""The steering evaluation protocol as pure functions over DataFrames (plus one generation callable).
+"""The steering evaluation protocol as pure functions over DataFrames (no model).
 
 Flow, one frame per arrow::
 
     concepts + instructions --steering_prompts--> prompts (concept_id, instruction_idx, instruction,
     user_turn) --[prompting_prompts | suppression_attack_prompts | factor_grid_plan]--> prompts
-    --generate_responses(generate_fn)--> generations (+ response) --judge (elsewhere)--> ratings
-    (+ concept_score, instruction_score, fluency_score, judge) --aggregate_ratings / select_factor
-    --> per-response, per-concept and summary tables, each row labelled with protocol and judge.
+    --generation (prosv.experiments.responses)--> generations (+ response) --judge--> ratings
+    (+ concept_score, instruction_score, fluency_score, judge) --concept_means / select_factor
+    --> per-concept tables, each row labelled with protocol and judge (intervals: prosv.stats).
 
 Conventions
 
@@ -34,15 +34,14 @@ Protocols (the ``protocol`` column):
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 __all__ = [
     "DEFAULT_FACTOR_GRID",
-    "SELECT_IDX",
-    "REPORT_IDX",
+    "select_report_split",
     "RATING_COLUMNS",
     "PROTOCOL_FACTOR_FREE",
     "PROTOCOL_FACTOR_GRID",
@@ -56,22 +55,39 @@ __all__ = [
     "suppression_user_turn",
     "suppression_attack_prompts",
     "factor_grid_plan",
-    "generate_responses",
     "overall_score",
     "add_overall",
     "select_factor",
     "concept_means",
-    "bootstrap_ci",
-    "summarize",
-    "aggregate_ratings",
 ]
 
 # AxBench's steering factor grid (its steering sweep configs): 14 values, finer below 2.
 DEFAULT_FACTOR_GRID: tuple[float, ...] = (
-    0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0, 4.0, 5.0,
+    0.2,
+    0.4,
+    0.6,
+    0.8,
+    1.0,
+    1.2,
+    1.4,
+    1.6,
+    1.8,
+    2.0,
+    2.5,
+    3.0,
+    4.0,
+    5.0,
 )
-SELECT_IDX: tuple[int, ...] = (0, 1, 2, 3, 4)  # instructions used to choose the factor
-REPORT_IDX: tuple[int, ...] = (5, 6, 7, 8, 9)  # instructions the chosen factor is scored on
+
+
+def select_report_split(n_instructions: int) -> tuple[range, range]:
+    """The factor grid's split of a concept's ``n`` instructions: choose on the first half, report on the
+    rest (AxBench: 0-4 and 5-9 of 10)."""
+    if n_instructions < 2:
+        raise ValueError(f"the factor grid needs at least 2 instructions per concept, got {n_instructions}")
+    half = n_instructions // 2
+    return range(half), range(half, n_instructions)
+
 
 RATING_COLUMNS: tuple[str, str, str] = ("concept_score", "instruction_score", "fluency_score")
 OVERALL = "overall"
@@ -114,7 +130,8 @@ def steering_prompts(
     """The factor-free prompt table: one row per (concept, sampled instruction).
 
     Columns: concept_id, concept, instruction_idx, source_index, [instruction_id,] instruction,
-    user_turn (= instruction), protocol ('factor_free').
+    user_turn (= instruction), protocol ('factor_free'), sample_id (the row number: the seed of the
+    row's random draws in every condition, so conditions are compared on the same samples).
     """
     for col, frame, name in (("concept_id", concepts_df, "concepts"), ("instruction", instructions_df, "instructions")):
         if col not in frame.columns:
@@ -140,6 +157,7 @@ def steering_prompts(
             row["instruction"] = rec["instruction"]
             row["user_turn"] = rec["instruction"]
             row["protocol"] = PROTOCOL_FACTOR_FREE
+            row["sample_id"] = len(rows)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -172,9 +190,7 @@ def prompting_prompts(
     return out
 
 
-def suppression_user_turn(
-    instruction: str, suppression_instruction: str, template: str = SUPPRESSION_TEMPLATE
-) -> str:
+def suppression_user_turn(instruction: str, suppression_instruction: str, template: str = SUPPRESSION_TEMPLATE) -> str:
     """Concept-suppression attack: the instruction rewritten to ask the model to avoid the concept."""
     return template.format(suppression_instruction=suppression_instruction.strip(), instruction=instruction)
 
@@ -203,48 +219,6 @@ def factor_grid_plan(prompts_df: pd.DataFrame, factors: Sequence[float] = DEFAUL
     out["protocol"] = PROTOCOL_FACTOR_GRID
     sort_cols = [c for c in ("concept_id", "factor", "instruction_idx") if c in out.columns]
     return out.sort_values(sort_cols, kind="stable").reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------------------------
-# generation
-
-
-def generate_responses(
-    prompts_df: pd.DataFrame,
-    generate_fn: Callable[[pd.DataFrame], Sequence[str]],
-    *,
-    group_by: Sequence[str] | None = None,
-    batch_size: int | None = None,
-) -> pd.DataFrame:
-    """Call ``generate_fn`` on batches of the prompt table and add a ``response`` column.
-
-    ``generate_fn(batch) -> list[str]`` receives a sub-frame (all columns, so it can read
-    ``user_turn``, ``concept_id``, ``factor``...) and returns one response per row, in row order.
-    Batches never mix groups (default: ``concept_id`` and ``factor`` when present, i.e. one
-    steering vector and scale per call) and hold at most ``batch_size`` rows.
-    """
-    if group_by is None:
-        group_by = [c for c in ("concept_id", "factor") if c in prompts_df.columns]
-    out = prompts_df.copy()
-    responses: list = [None] * len(out)
-    positions = np.arange(len(out))
-    groups = (
-        out.groupby(list(group_by), sort=False, dropna=False).indices.values()
-        if group_by
-        else [positions]
-    )
-    for idx in groups:
-        idx = np.asarray(idx)
-        step = batch_size or len(idx)
-        for start in range(0, len(idx), step):
-            chunk = idx[start : start + step]
-            got = list(generate_fn(out.iloc[chunk]))
-            if len(got) != len(chunk):
-                raise ValueError(f"generate_fn returned {len(got)} responses for {len(chunk)} prompts")
-            for i, r in zip(chunk, got):
-                responses[i] = r
-    out["response"] = responses
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,8 +280,8 @@ def _metric_columns(df: pd.DataFrame) -> list[str]:
 def select_factor(
     ratings: pd.DataFrame,
     *,
-    select_idx: Sequence[int] = SELECT_IDX,
-    report_idx: Sequence[int] = REPORT_IDX,
+    select_idx: Sequence[int] | None = None,
+    report_idx: Sequence[int] | None = None,
     by: Sequence[str] = (),
     factors: Sequence[float] | None = None,
     judge: str | None = None,
@@ -320,7 +294,8 @@ def select_factor(
     A ``protocol`` column, if present, must say 'factor_grid'.
     ``by``: extra keys kept apart (e.g. method, model, layer). ``factors``: if given, every concept
     must have been rated at each of them on the selection instructions. Ties go to the smallest
-    factor.
+    factor. Without ``select_idx``/``report_idx`` the split is :func:`select_report_split` of the
+    number of instructions rated per concept.
 
     Returns one row per concept: [*by], concept_id, factor, selection_overall (mean on
     ``select_idx``), overall and the rating means on ``report_idx``, n_select, n_report,
@@ -330,6 +305,8 @@ def select_factor(
     missing = [c for c in [*needed, *by] if c not in ratings.columns]
     if missing:
         raise KeyError(f"ratings frame lacks column(s) {missing}")
+    if select_idx is None or report_idx is None:
+        select_idx, report_idx = select_report_split(int(ratings["instruction_idx"].max()) + 1)
     overlap = set(select_idx) & set(report_idx)
     if overlap:
         raise ValueError(f"selection and report instructions overlap: {sorted(overlap)}")
@@ -345,7 +322,7 @@ def select_factor(
         if g_sel.empty:
             raise ValueError(f"{where}: no ratings on selection instructions {list(select_idx)}")
         if factors is not None:
-            absent = sorted(set(float(f) for f in factors) - set(g_sel["factor"].astype(float)))
+            absent = sorted({float(f) for f in factors} - set(g_sel["factor"].astype(float)))
             if absent:
                 raise ValueError(f"{where}: factors {absent} were not rated on the selection instructions")
         by_factor = g_sel.groupby("factor", sort=True)[OVERALL].mean()
@@ -378,95 +355,3 @@ def concept_means(
     out = grouped[metrics].mean()
     out["n_responses"] = grouped.size()
     return out.reset_index()
-
-
-def bootstrap_ci(
-    values: Sequence[float] | np.ndarray | pd.Series,
-    *,
-    n_boot: int = 10_000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Mean with a percentile bootstrap confidence interval (resampling the values with
-    replacement, ``n_boot`` times, generator seeded with ``seed``). NaNs are dropped.
-
-    Returns ``{'mean', 'ci_low', 'ci_high', 'n'}``.
-    """
-    x = np.asarray(values, dtype=float)
-    x = x[~np.isnan(x)]
-    n = len(x)
-    if n == 0:
-        return {"mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0}
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_boot)
-    chunk = max(1, 2_000_000 // n)  # bound memory for large n
-    for start in range(0, n_boot, chunk):
-        stop = min(n_boot, start + chunk)
-        means[start:stop] = x[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return {"mean": float(x.mean()), "ci_low": float(lo), "ci_high": float(hi), "n": n}
-
-
-def summarize(
-    per_concept: pd.DataFrame,
-    *,
-    by: Sequence[str] = (),
-    metrics: Sequence[str] | None = None,
-    n_boot: int = 10_000,
-    confidence: float = 0.95,
-    seed: int = 0,
-    protocol: str | None = None,
-    judge: str | None = None,
-) -> pd.DataFrame:
-    """Mean over concepts with a bootstrap CI, tidy: one row per ([*by], protocol, judge, metric)
-    with mean, ci_low, ci_high, n_concepts, confidence. Input: :func:`concept_means` or
-    :func:`select_factor` output (one row per concept)."""
-    df = _label(per_concept, protocol, judge)
-    metrics = list(metrics) if metrics is not None else _metric_columns(df)
-    if not metrics:
-        raise KeyError("no metric columns to summarise")
-    keys = [*by, "protocol", "judge"]
-    rows = []
-    for key, group in df.groupby(keys, sort=True, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        if "concept_id" in group.columns and group["concept_id"].duplicated().any():
-            raise ValueError(f"{dict(zip(keys, key))}: several rows per concept; pass per-concept means")
-        for m in metrics:
-            stats = bootstrap_ci(group[m], n_boot=n_boot, confidence=confidence, seed=seed)
-            rows.append(
-                {
-                    **dict(zip(keys, key)),
-                    "metric": m,
-                    "mean": stats["mean"],
-                    "ci_low": stats["ci_low"],
-                    "ci_high": stats["ci_high"],
-                    "n_concepts": stats["n"],
-                    "confidence": confidence,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def aggregate_ratings(
-    ratings: pd.DataFrame,
-    *,
-    protocol: str | None = None,
-    judge: str | None = None,
-    by: Sequence[str] = (),
-    n_boot: int = 10_000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict[str, pd.DataFrame]:
-    """Per-response, per-concept and summary tables for factor-free style ratings.
-
-    Returns ``{'responses': ratings + overall, 'concepts': concept_means(...),
-    'summary': summarize(...)}``; every row of each carries ``protocol`` and ``judge``.
-    For factor-grid ratings, use ``summarize(select_factor(ratings))`` instead.
-    """
-    responses = _label(_with_overall(ratings), protocol, judge)
-    concepts = concept_means(responses, by=by)
-    summary = summarize(concepts, by=by, n_boot=n_boot, confidence=confidence, seed=seed)
-    return {"responses": responses, "concepts": concepts, "summary": summary}

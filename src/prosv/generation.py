@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .interventions import optional_hook
+from .padding import left_pad
 from .positions import PositionSpec, as_spec, left_padded_mask, template_ids
 
 
@@ -45,24 +46,23 @@ def eos_ids(model, tokenizer) -> set[int]:
     return {i for i in ids if i is not None}
 
 
-def left_pad(sequences: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(sequences), width), dtype=torch.long)
-    for i, s in enumerate(sequences):
-        ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
-        attn[i, width - len(s):] = 1
-    return ids.to(device), attn.to(device)
-
-
 def _row_generators(seed: int, indices: list[int]) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(seed * 1_000_003 + i) for i in indices]
 
 
 @torch.no_grad()
-def _decode_batch(model, prompt_ids: list[list[int]], pad_id: int, eos: set[int], hook, rows,
-                  specs: list[PositionSpec] | None, max_new_tokens: int, temperature: float,
-                  generators) -> list[list[int]]:
+def _decode_batch(
+    model,
+    prompt_ids: list[list[int]],
+    pad_id: int,
+    eos: set[int],
+    hook,
+    rows,
+    specs: list[PositionSpec] | None,
+    max_new_tokens: int,
+    temperature: float,
+    generators,
+) -> list[list[int]]:
     device = next(model.parameters()).device
     ids, attn = left_pad(prompt_ids, pad_id, device)
     batch = ids.shape[0]
@@ -70,8 +70,11 @@ def _decode_batch(model, prompt_ids: list[list[int]], pad_id: int, eos: set[int]
     decode_mask = None
     if hook is not None:
         hook.rows = torch.tensor(rows, dtype=torch.long, device=device)
-        hook.mask = torch.cat([left_padded_mask(spec, attn[i:i + 1]) for i, spec in enumerate(specs)]) \
-            if len(set(specs)) > 1 else left_padded_mask(specs[0], attn)
+        hook.mask = (
+            torch.cat([left_padded_mask(spec, attn[i : i + 1]) for i, spec in enumerate(specs)])
+            if len(set(specs)) > 1
+            else left_padded_mask(specs[0], attn)
+        )
         # rows whose placement also steers generated tokens (FSSV); the others only in the prefill.
         # None when no row does: then decoding steps skip the edit entirely.
         if any(spec.generation for spec in specs):
@@ -85,7 +88,9 @@ def _decode_batch(model, prompt_ids: list[list[int]], pad_id: int, eos: set[int]
     for step in range(max_new_tokens):
         if temperature and temperature > 0:
             probs = torch.softmax(logits.float() / temperature, dim=-1).cpu()
-            token = torch.stack([torch.multinomial(probs[i], 1, generator=generators[i])[0] for i in range(batch)]).to(device)
+            token = torch.stack([torch.multinomial(probs[i], 1, generator=generators[i])[0] for i in range(batch)]).to(
+                device
+            )
         else:
             token = logits.argmax(dim=-1)
         token = torch.where(finished, torch.full_like(token, pad_id), token)
@@ -99,8 +104,9 @@ def _decode_batch(model, prompt_ids: list[list[int]], pad_id: int, eos: set[int]
         if hook is not None:
             # FSSV steers each new token; prompt-only placements leave decoding untouched.
             hook.mask = decode_mask
-        out = model(input_ids=token[:, None], attention_mask=attn, position_ids=next_pos,
-                    past_key_values=past, use_cache=True)
+        out = model(
+            input_ids=token[:, None], attention_mask=attn, position_ids=next_pos, past_key_values=past, use_cache=True
+        )
         past = out.past_key_values
         logits = out.logits[:, -1, :]
         next_pos = next_pos + 1
@@ -109,9 +115,19 @@ def _decode_batch(model, prompt_ids: list[list[int]], pad_id: int, eos: set[int]
     return produced
 
 
-def generate(model, tokenizer, prompts: list, steering: Steering | None = None, max_new_tokens: int = 128,
-             temperature: float = 0.0, seed: int = 0, batch_size: int = 16, progress: bool = False,
-             desc: str = "generate", sample_ids: list[int] | None = None) -> list[Generation]:
+def generate(
+    model,
+    tokenizer,
+    prompts: list,
+    steering: Steering | None = None,
+    max_new_tokens: int = 128,
+    temperature: float = 0.0,
+    seed: int = 0,
+    batch_size: int = 16,
+    progress: bool = False,
+    desc: str = "generate",
+    sample_ids: list[int] | None = None,
+) -> list[Generation]:
     """Generate a response for each prompt (an instruction string or a list of chat messages).
 
     temperature 0 is greedy decoding; otherwise sampling with a per-row generator seeded from
@@ -141,14 +157,24 @@ def generate(model, tokenizer, prompts: list, steering: Steering | None = None, 
         for start in tqdm(starts, desc=desc, disable=not progress, unit="batch"):
             idx = list(range(start, min(start + batch_size, len(prompts))))
             rows = [steering.rows[i] for i in idx] if steering is not None else None
-            new = _decode_batch(model, [all_ids[i] for i in idx], pad_id, eos, hook, rows,
-                                [specs[i] for i in idx] if specs else None, max_new_tokens,
-                                temperature, _row_generators(seed, [sample_ids[i] for i in idx] if sample_ids else idx))
+            new = _decode_batch(
+                model,
+                [all_ids[i] for i in idx],
+                pad_id,
+                eos,
+                hook,
+                rows,
+                [specs[i] for i in idx] if specs else None,
+                max_new_tokens,
+                temperature,
+                _row_generators(seed, [sample_ids[i] for i in idx] if sample_ids else idx),
+            )
             for i, toks in zip(idx, new):
                 text = tokenizer.decode(toks, skip_special_tokens=True)
                 results.append(Generation(all_ids[i], toks, text))
 
-    with optional_hook(model, getattr(steering, "layer", None), getattr(steering, "module", None),
-                       getattr(steering, "factor", 1.0)) as hook:
+    with optional_hook(
+        model, getattr(steering, "layer", None), getattr(steering, "module", None), getattr(steering, "factor", 1.0)
+    ) as hook:
         run(hook)
     return results

@@ -28,13 +28,16 @@ class SteeringVectors(nn.Module):
     def __init__(self, alphas: torch.Tensor, vectors: torch.Tensor):
         super().__init__()
         if vectors.dim() != 2 or alphas.shape != (vectors.shape[0],):
-            raise ValueError(f"expected alphas [K] and vectors [K, n], got {tuple(alphas.shape)} and {tuple(vectors.shape)}")
+            raise ValueError(
+                f"expected alphas [K] and vectors [K, n], got {tuple(alphas.shape)} and {tuple(vectors.shape)}"
+            )
         self.alpha = nn.ParameterList([nn.Parameter(a.detach().float().clone()) for a in alphas])
         self.v = nn.ParameterList([nn.Parameter(x.detach().float().clone()) for x in vectors])
 
     @classmethod
-    def initialise(cls, num_concepts: int, hidden: int, c_alpha: float, c_v: float, v_init: str = "uniform",
-                   seed: int = 42) -> "SteeringVectors":
+    def initialise(
+        cls, num_concepts: int, hidden: int, c_alpha: float, c_v: float, v_init: str = "uniform", seed: int = 42
+    ) -> SteeringVectors:
         """alpha_0 = c_alpha * sqrt(n); v_0 ~ U(-c_v/sqrt(n), c_v/sqrt(n)) or N(0, c_v/n).
 
         Every concept starts from the same draw of `seed`, as a concept trained alone would, which
@@ -52,7 +55,7 @@ class SteeringVectors(nn.Module):
         return cls(alpha0, v0.expand(num_concepts, hidden))
 
     @classmethod
-    def stack(cls, modules: list["SteeringVectors"]) -> "SteeringVectors":
+    def stack(cls, modules: list[SteeringVectors]) -> SteeringVectors:
         """One module holding every concept of `modules`, in order (so one batch can mix their rows)."""
         states = [m.state_tensors() for m in modules]
         return cls(torch.cat([st["alpha"] for st in states]), torch.cat([st["v"] for st in states]))
@@ -78,11 +81,10 @@ class SteeringVectors(nn.Module):
         return torch.where(keep.unsqueeze(-1), h32 + shift.unsqueeze(1), h32).to(h.dtype)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"alpha": torch.stack([a.detach() for a in self.alpha]),
-                "v": torch.stack([x.detach() for x in self.v])}
+        return {"alpha": torch.stack([a.detach() for a in self.alpha]), "v": torch.stack([x.detach() for x in self.v])}
 
     @classmethod
-    def from_state(cls, tensors: dict[str, torch.Tensor]) -> "SteeringVectors":
+    def from_state(cls, tensors: dict[str, torch.Tensor]) -> SteeringVectors:
         return cls(tensors["alpha"], tensors["v"])
 
 
@@ -138,12 +140,14 @@ class LoReFT(nn.Module):
         return out.to(h.dtype)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {"R": torch.stack([m.weight.detach() for m in self.R]),
-                "W": torch.stack([m.weight.detach() for m in self.W]),
-                "b": torch.stack([m.bias.detach() for m in self.W])}
+        return {
+            "R": torch.stack([m.weight.detach() for m in self.R]),
+            "W": torch.stack([m.weight.detach() for m in self.W]),
+            "b": torch.stack([m.bias.detach() for m in self.W]),
+        }
 
     @classmethod
-    def from_state(cls, tensors: dict[str, torch.Tensor]) -> "LoReFT":
+    def from_state(cls, tensors: dict[str, torch.Tensor]) -> LoReFT:
         K, r, n = tensors["R"].shape
         module = cls(K, n, r)
         with torch.no_grad():
@@ -177,8 +181,10 @@ class InterventionHook:
         if self.mask is None or self.rows is None:
             return output
         if tuple(self.mask.shape) != tuple(hidden.shape[:2]):
-            raise RuntimeError(f"intervention mask {tuple(self.mask.shape)} does not match the hidden states "
-                               f"{tuple(hidden.shape[:2])}: set the mask for every forward call")
+            raise RuntimeError(
+                f"intervention mask {tuple(self.mask.shape)} does not match the hidden states "
+                f"{tuple(hidden.shape[:2])}: set the mask for every forward call"
+            )
         edited = self.module.edit(hidden, self.rows.to(hidden.device), self.mask.to(hidden.device), self.factor)
         if isinstance(output, tuple):
             return (edited,) + tuple(output[1:])

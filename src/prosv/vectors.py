@@ -1,27 +1,37 @@
-"""Vector files: safetensors tensors plus string metadata (model, layer, positions, method, ...).
+"""Vector files: safetensors tensors plus string metadata that says what they were trained for.
 
 One file holds K concepts (K = 1 for a single vector). Tensors: `alpha` [K] and `v` [K, n] for
 steering vectors, `R`/`W`/`b` for LoReFT. Metadata values are strings (a safetensors rule);
-structured values are JSON. Writes go to a temporary file renamed into place.
+structured values are JSON. Keys are written in sorted order, so two identical runs give identical
+files, byte for byte. Writes go to a temporary file renamed into place.
+
+Metadata names (format `prosv-vectors/2`): `intervention` is the kind of edit (`sv` or `loreft`),
+`method` the workflow's name for the run (a config arm such as `prosv_lang`), `loss` the objective,
+`positions` and `layer` where it acts, `model` / `hidden_size` / `num_layers` what it was trained on.
+Files of format 1 (where `method` held the kind and `method_name` the arm) are read as well.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from . import __version__
+from .files import atomic_write
 from .interventions import LoReFT, SteeringVectors
 
-FORMAT = "prosv-vectors/1"
+FORMAT = "prosv-vectors/2"
+READABLE_FORMATS = ("prosv-vectors/1", FORMAT)
+
+
+class VectorFileError(ValueError):
+    """A file that is not a readable prosv vector file; the message names the file and the problem."""
 
 
 def config_hash(obj) -> str:
@@ -34,6 +44,7 @@ def config_hash(obj) -> str:
 class VectorFile:
     module: torch.nn.Module
     metadata: dict
+    path: Path | None = None
 
     @property
     def layer(self) -> int:
@@ -44,69 +55,110 @@ class VectorFile:
         return self.metadata["positions"]
 
     @property
+    def intervention(self) -> str:
+        return self.metadata["intervention"]
+
+    @property
+    def method(self) -> str:
+        return self.metadata.get("method") or self.intervention
+
+    @property
     def concepts(self) -> list:
         return self.metadata.get("concepts", list(range(self.module.num_concepts)))
 
     def index_of(self, concept) -> int:
         names = [str(c) for c in self.concepts]
         if str(concept) not in names:
-            raise KeyError(f"concept {concept!r} is not in this vector file (it holds {names[:10]}...)")
+            raise KeyError(f"concept {concept!r} is not in {self.path or 'this vector file'} (it holds {names[:10]})")
         return names.index(str(concept))
 
-
-def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path), then rename into `path`: readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    def hyperparameter(self, key: str, default=None):
+        """One training hyper-parameter as recorded (e.g. `fixed_alpha`)."""
+        return (self.metadata.get("hyperparameters") or {}).get(key, default)
 
 
-def save_vectors(path: str | Path, module: torch.nn.Module, *, model: str, model_revision: str | None, layer: int,
-                 positions: str, loss: str, hyperparameters: dict, concepts: list | None = None,
-                 extra: dict | None = None) -> Path:
+def save_vectors(
+    path: str | Path,
+    module: torch.nn.Module,
+    *,
+    model: str,
+    layer: int,
+    positions: str,
+    loss: str,
+    hyperparameters: dict,
+    method: str | None = None,
+    concepts: list | None = None,
+    hidden_size: int | None = None,
+    num_layers: int | None = None,
+    model_revision: str | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Write `module`'s tensors and what they were trained for; returns the path."""
     tensors = {k: t.detach().float().contiguous().cpu() for k, t in module.state_tensors().items()}
     meta = {
         "format": FORMAT,
-        "method": module.kind,
+        "intervention": module.kind,
+        "method": method or module.kind,
         "model": model,
         "model_revision": model_revision or "",
         "layer": str(layer),
         "positions": positions,
         "loss": loss,
         "hyperparameters": json.dumps(hyperparameters, sort_keys=True, default=str),
-        "config_hash": config_hash({"model": model, "layer": layer, "positions": positions, "loss": loss,
-                                    "hyperparameters": hyperparameters}),
+        "config_hash": config_hash(
+            {"model": model, "layer": layer, "positions": positions, "loss": loss, "hyperparameters": hyperparameters}
+        ),
         "concepts": json.dumps(concepts if concepts is not None else list(range(module.num_concepts))),
         "prosv_version": __version__,
     }
+    if hidden_size is not None:
+        meta["hidden_size"] = str(int(hidden_size))
+    if num_layers is not None:
+        meta["num_layers"] = str(int(num_layers))
     for k, v in (extra or {}).items():
-        meta[k] = v if isinstance(v, str) else json.dumps(v, default=str)
-    path = Path(path)
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
-    return path
+        meta[k] = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+    meta = dict(sorted(meta.items()))
+    return atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def _upgrade(meta: dict) -> dict:
+    """Format 1 called the kind `method` and the workflow's name `method_name`."""
+    if meta.get("format") == "prosv-vectors/1":
+        meta["intervention"] = meta.get("method")
+        meta["method"] = meta.pop("method_name", None) or meta["intervention"]
+    return meta
 
 
 def load_vectors(path: str | Path) -> VectorFile:
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"vector file not found: {path}")
-    with safe_open(str(path), framework="pt") as f:
-        meta = dict(f.metadata() or {})
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a prosv vector file (format={meta.get('format')!r})")
-    method = meta["method"]
-    module = SteeringVectors.from_state(tensors) if method == "sv" else LoReFT.from_state(tensors)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: vector file not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (safe_open is not iterable)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise VectorFileError(
+            f"{path}: not a readable safetensors file ({err}); it may be truncated or corrupted"
+        ) from None
+    if meta.get("format") not in READABLE_FORMATS:
+        raise VectorFileError(
+            f"{path}: not a prosv vector file (metadata format={meta.get('format')!r}, "
+            f"expected one of {list(READABLE_FORMATS)})"
+        )
+    meta = _upgrade(meta)
+    needed = {"sv": ("alpha", "v"), "loreft": ("R", "W", "b")}.get(meta.get("intervention"))
+    if needed is None or any(k not in tensors for k in needed):
+        raise VectorFileError(
+            f"{path}: intervention {meta.get('intervention')!r} with tensors {sorted(tensors)} "
+            f"is not one prosv can load"
+        )
+    try:
+        module = SteeringVectors.from_state(tensors) if meta["intervention"] == "sv" else LoReFT.from_state(tensors)
+        for key in ("hyperparameters", "concepts"):
+            meta[key] = json.loads(meta[key])
+    except (KeyError, ValueError, RuntimeError) as err:
+        raise VectorFileError(f"{path}: inconsistent vector file ({err})") from None
     for p in module.parameters():
         p.requires_grad_(False)
-    for key in ("hyperparameters", "concepts"):
-        meta[key] = json.loads(meta[key])
-    return VectorFile(module, meta)
+    return VectorFile(module, meta, path)

@@ -1,8 +1,7 @@
-"""Config validation, path helpers and wildcard constraints shared by every rule file."""
+"""Config validation, input functions (get_*) and wildcard constraints shared by every rule file."""
 
 import json
 import os
-import glob as _figures_glob
 
 from snakemake.utils import validate
 
@@ -11,21 +10,23 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 def _check_config(cfg):
     """Checks the schema cannot express; each error names the key at fault."""
-    from prosv.models import resolve_model
+    from prosv.jobs import LOCATED, train_config
+    from prosv.models import model_shape
     from prosv.positions import parse_positions
 
     try:
-        resolve_model(cfg["model"])
+        shape = model_shape(cfg["model"])
     except KeyError as err:
         raise ValueError(f"config key 'model': {err.args[0]}") from None
-    known_layers = {"smollm2-135m": 30, "gemma-2-2b-it": 26, "gemma-2-9b-it": 42, "qwen2.5-32b-instruct": 64}
-    n_layers = known_layers.get(cfg["model"])
     for layer in cfg["layers"]:
-        if n_layers is not None and layer >= n_layers:
+        if shape is not None and layer >= shape.num_layers:
             raise ValueError(f"config key 'layers': layer {layer} is out of range for {cfg['model']} "
-                             f"({n_layers} decoder layers, 0..{n_layers - 1})")
+                             f"({shape.num_layers} decoder layers, 0..{shape.num_layers - 1})")
     for name, entry in cfg["methods"].items():
-        parse_positions(entry["positions"])
+        positions = entry["positions"]
+        if positions != LOCATED:
+            parse_positions(positions)
+        train_config(cfg, name, positions="p2+s2" if positions == LOCATED else None)
     for key in ("method", "fssv_method"):
         name = cfg["locate"].get(key)
         if name is not None and name not in cfg["methods"]:
@@ -65,97 +66,86 @@ wildcard_constraints:
     baseline="unsteered|prompting",
 
 
-def model_ready():
+def get_model_flag():
     """Flag file written once the configured model is usable here (converted or found in the cache)."""
-    return f"resources/models/{config['model'].replace(os.sep, '--')}.ready"
+    return f"{OUT}/model/{config['model'].replace(os.sep, '--')}.ready"
 
 
-def method_hp(method, positions=None):
-    """Hyper-parameters that define a training job: rerun when any of them changes."""
-    from prosv.jobs import train_config
+def get_method_hp(method, positions=None):
+    """Hyper-parameters that define a training job: rerun when any of them changes. A `located`
+    method without explicit positions keeps the keyword (the job reads the choice file itself)."""
+    from prosv.jobs import LOCATED, train_config
 
-    cfg = train_config(config, method, positions).to_dict()
+    located = positions is None and METHODS[method]["positions"] == LOCATED
+    cfg = train_config(config, method, "p2+s2" if located else positions).to_dict()
+    if located:
+        cfg["positions"] = LOCATED
     cfg["model"] = config["model"]
     cfg["max_examples"] = config.get("train", {}).get("max_examples")
     return cfg
 
 
-def vectors_path(method, layer, positions, split):
+def get_vectors_path(method, layer, positions, split):
     return f"{OUT}/vectors/{method}/L{layer}/{positions}/{split}.safetensors"
 
 
-def locate_choice():
+def get_choice_path():
     return f"{OUT}/locate/choice.json"
 
 
-def chosen():
+def get_choice():
     """The location search's choice (layer, prompt-only positions); only valid after the checkpoint ran."""
     with checkpoints.locate.get().output.choice.open() as f:
         return json.load(f)
 
 
-def main_location(method):
-    """Layer and positions of a main-table method: the chosen layer; chosen positions for prompt-only methods."""
-    choice = chosen()
+def get_main_location(method):
+    """Layer and positions of a main-table method: the chosen layer; the chosen positions for a method
+    whose positions are `located`, its own positions otherwise."""
+    from prosv.jobs import LOCATED
+
+    choice = get_choice()
     positions = METHODS[method]["positions"]
-    if positions != "all" and config["locate"].get("apply_positions", True):
-        positions = choice["positions"]
-    return choice["layer"], positions
+    return choice["layer"], choice["positions"] if positions == LOCATED else positions
 
 
-def main_ratings(wildcards=None):
+def get_main_ratings(wildcards=None):
     """Every rating file of the main table (needs the location choice)."""
     files = [f"{OUT}/ratings/baseline/{b}/eval.parquet" for b in config["evaluate"]["baselines"]]
     for method in METHODS:
-        layer, positions = main_location(method)
+        layer, positions = get_main_location(method)
         files.append(f"{OUT}/ratings/{method}/L{layer}/{positions}/eval.parquet")
         if METHODS[method].get("posthoc_factor"):
             files.append(f"{OUT}/ratings/{method}/L{layer}/{positions}/eval.grid.parquet")
     return files
 
 
-def locate_method(positions):
+def get_locate_method(positions):
     """The method whose hyper-parameters train a location variant: FSSV's for `all`, PrOSV's otherwise."""
     if positions == "all":
         return config["locate"].get("fssv_method", config["locate"]["method"])
     return config["locate"]["method"]
 
 
-def locate_vector_outputs():
+def get_locate_vectors():
     """One vector file per location variant of a layer ({layer} stays a wildcard)."""
     return expand(f"{OUT}/locate/L{{layer}}/{{positions}}.safetensors", positions=LOCATE_POSITIONS, allow_missing=True)
 
 
-def locate_ratings(wildcards=None):
+def get_locate_ratings(wildcards=None):
     return [f"{OUT}/ratings/locate/L{layer}.parquet" for layer in config["layers"]]
 
 
-def main_vectors(wildcards=None):
-    """Vector files of the main methods at the chosen location (after the location checkpoint)."""
-    out = {}
-    for method in METHODS:
-        layer, positions = main_location(method)
-        out[method] = vectors_path(method, layer, positions, "eval")
-    return out
+def get_main_vectors(wildcards=None):
+    """Vector files of the main methods at their location (after the location checkpoint)."""
+    return {method: get_vectors_path(method, *get_main_location(method), "eval") for method in METHODS}
 
 
-def figures_main_losses(wildcards=None):
-    """Training logs of the main runs (eval split, at the chosen location; needs the locate checkpoint)."""
-    files = []
-    for method in METHODS:
-        layer, positions = main_location(method)
-        files.append(vectors_path(method, layer, positions, "eval").replace(".safetensors", ".losses.parquet"))
-    return files
+def get_main_losses(wildcards=None):
+    """Training logs of the main runs (eval split, at their location; needs the locate checkpoint)."""
+    return [path.replace(".safetensors", ".losses.parquet") for path in get_main_vectors().values()]
 
 
-def figures_locate_losses(wildcards=None):
+def get_locate_losses(wildcards=None):
     """Training logs of the location search (dev split, every searched layer and positions)."""
     return [f"{OUT}/locate/L{layer}/losses.parquet" for layer in config["layers"]]
-
-
-def figures_extra_losses(wildcards=None):
-    """Training logs of alpha-fixed ablation runs that already exist (method name containing 'fixed');
-    not built by this rule, only picked up (claim 1 of SUMMARY.md)."""
-    known = set(figures_main_losses()) | set(figures_locate_losses())
-    found = sorted(_figures_glob.glob(f"{OUT}/vectors/*fixed*/L*/*/*.losses.parquet"))
-    return [f for f in found if f not in known]

@@ -5,9 +5,9 @@ rule compare_loreft:
     conda:
         "../envs/prosv.yaml"
     input:
-        model=model_ready(),
+        model=get_model_flag(),
         pairs=f"{OUT}/data/pairs.parquet",
-        choice=locate_choice(),
+        choice=get_choice_path(),
     output:
         losses=f"{OUT}/compare/loreft_losses.parquet",
         cosine=f"{OUT}/compare/loreft_cosine.parquet",
@@ -15,7 +15,7 @@ rule compare_loreft:
     params:
         method=config["locate"]["method"],
         concepts=lambda w: SPLITS["eval"][: config["compare_loreft"]["concepts"]],
-        hp=lambda w: method_hp(config["locate"]["method"]),
+        hp=lambda w: get_method_hp(config["locate"]["method"]),
     log:
         f"{OUT}/logs/compare_loreft.log",
     benchmark:

@@ -5,11 +5,11 @@ rule prepare_model:
     conda:
         "../envs/prosv.yaml"
     output:
-        flag=model_ready(),
+        flag=get_model_flag(),
     params:
         model=config["model"],
     log:
-        "logs/prepare_model.log",
+        f"{OUT}/logs/prepare_model.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -22,7 +22,7 @@ rule prepare_data:
     conda:
         "../envs/prosv.yaml"
     input:
-        model=model_ready(),
+        model=get_model_flag(),
     output:
         pairs=f"{OUT}/data/pairs.parquet",
         concepts=f"{OUT}/data/concepts.parquet",

@@ -5,7 +5,7 @@ rule generate:
     conda:
         "../envs/prosv.yaml"
     input:
-        model=model_ready(),
+        model=get_model_flag(),
         vectors=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.safetensors",
         concepts=f"{OUT}/data/concepts.parquet",
         instructions=f"{OUT}/data/eval_instructions.parquet",
@@ -43,7 +43,7 @@ rule generate_baseline:
     conda:
         "../envs/prosv.yaml"
     input:
-        model=model_ready(),
+        model=get_model_flag(),
         concepts=f"{OUT}/data/concepts.parquet",
         instructions=f"{OUT}/data/eval_instructions.parquet",
     output:

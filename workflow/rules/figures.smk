@@ -7,32 +7,40 @@ exist.
 """
 
 
+# every table the figures and SUMMARY.md are drawn from
+TABLES = ["main", "main_concepts", "losses", "utility", "utility_concepts", "robustness", "robustness_concepts",
+          "loreft", "loreft_cosine", "loreft_spread", "scaling", "scaling_concepts", "locate", "locate_concepts"]
+
+
 rule aggregate:
     conda:
         "../envs/prosv.yaml"
     input:
-        ratings=main_ratings,
-        main_losses=figures_main_losses,
-        locate_losses=figures_locate_losses,
-        extra_losses=figures_extra_losses,
+        ratings=get_main_ratings,
+        main_losses=get_main_losses,
+        locate_losses=get_locate_losses,
         accuracy=f"{OUT}/utility/accuracy.parquet",
         attack=f"{OUT}/ratings/robustness/attack.parquet",
         loreft_losses=f"{OUT}/compare/loreft_losses.parquet",
         loreft_cosine=f"{OUT}/compare/loreft_cosine.parquet",
         loreft_spread=f"{OUT}/compare/loreft_spread.parquet",
         scaling_cells=f"{OUT}/scaling/cells.parquet",
+        scaling_losses=f"{OUT}/scaling/losses.parquet",
         scaling_ratings=f"{OUT}/ratings/scaling.parquet",
     output:
         main=f"{OUT}/tables/main.parquet",
+        main_concepts=f"{OUT}/tables/main_concepts.parquet",
         losses=f"{OUT}/tables/losses.parquet",
         utility=f"{OUT}/tables/utility.parquet",
+        utility_concepts=f"{OUT}/tables/utility_concepts.parquet",
         robustness=f"{OUT}/tables/robustness.parquet",
+        robustness_concepts=f"{OUT}/tables/robustness_concepts.parquet",
         loreft=f"{OUT}/tables/loreft.parquet",
         loreft_cosine=f"{OUT}/tables/loreft_cosine.parquet",
         loreft_spread=f"{OUT}/tables/loreft_spread.parquet",
         scaling=f"{OUT}/tables/scaling.parquet",
+        scaling_concepts=f"{OUT}/tables/scaling_concepts.parquet",
     params:
-        methods=METHODS,
         n_boot=10000,
         seed=config["seed"],
     log:
@@ -49,15 +57,7 @@ rule figures:
     conda:
         "../envs/prosv.yaml"
     input:
-        main=f"{OUT}/tables/main.parquet",
-        losses=f"{OUT}/tables/losses.parquet",
-        utility=f"{OUT}/tables/utility.parquet",
-        robustness=f"{OUT}/tables/robustness.parquet",
-        loreft=f"{OUT}/tables/loreft.parquet",
-        loreft_cosine=f"{OUT}/tables/loreft_cosine.parquet",
-        loreft_spread=f"{OUT}/tables/loreft_spread.parquet",
-        scaling=f"{OUT}/tables/scaling.parquet",
-        locate=f"{OUT}/tables/locate.parquet",
+        **{name: f"{OUT}/tables/{name}.parquet" for name in TABLES},
         choice=f"{OUT}/locate/choice.json",
     output:
         main_scores=report(f"{OUT}/figures/main_scores.png", caption="../report/main_scores.rst",
@@ -78,6 +78,9 @@ rule figures:
         summary=f"{OUT}/SUMMARY.md",
     params:
         model=config["model"],
+        tables=TABLES,
+        n_boot=10000,
+        seed=config["seed"],
     log:
         f"{OUT}/logs/figures.log",
     threads: 1

@@ -10,15 +10,16 @@ rule train_locate:
     conda:
         "../envs/prosv.yaml"
     input:
-        model=model_ready(),
+        model=get_model_flag(),
         pairs=f"{OUT}/data/pairs.parquet",
     output:
-        vectors=locate_vector_outputs(),
+        vectors=get_locate_vectors(),
         losses=f"{OUT}/locate/L{{layer}}/losses.parquet",
     params:
-        hp=lambda w: {p: method_hp(locate_method(p), p) for p in LOCATE_POSITIONS},
-        methods={p: locate_method(p) for p in LOCATE_POSITIONS},
+        hp=lambda w: {p: get_method_hp(get_locate_method(p), p) for p in LOCATE_POSITIONS},
+        methods={p: get_locate_method(p) for p in LOCATE_POSITIONS},
         concepts=SPLITS["dev"],
+        max_examples=config.get("train", {}).get("max_examples"),
     log:
         f"{OUT}/logs/locate/train_L{{layer}}.log",
     benchmark:
@@ -36,8 +37,8 @@ rule generate_locate:
     conda:
         "../envs/prosv.yaml"
     input:
-        model=model_ready(),
-        vectors=locate_vector_outputs(),
+        model=get_model_flag(),
+        vectors=get_locate_vectors(),
         concepts=f"{OUT}/data/concepts.parquet",
         instructions=f"{OUT}/data/eval_instructions.parquet",
     output:
@@ -63,12 +64,14 @@ checkpoint locate:
     conda:
         "../envs/prosv.yaml"
     input:
-        ratings=locate_ratings(),
+        ratings=get_locate_ratings(),
     output:
         choice=f"{OUT}/locate/choice.json",
         table=f"{OUT}/tables/locate.parquet",
+        concepts=f"{OUT}/tables/locate_concepts.parquet",
     params:
-        candidates=LOCATE_POSITIONS,
+        n_boot=10000,
+        seed=config["seed"],
     log:
         f"{OUT}/logs/locate.log",
     threads: 1

@@ -1,15 +1,15 @@
-"""Scaling study (spec section 2): factor init x factor learning rate, alpha fixed, SGD, rate transfer."""
+"""Scaling study (docs/method.md): factor init x factor learning rate, alpha fixed, SGD, rate transfer."""
 
 
 rule scaling:
     conda:
         "../envs/prosv.yaml"
     input:
-        model=model_ready(),
+        model=get_model_flag(),
         pairs=f"{OUT}/data/pairs.parquet",
         concepts=f"{OUT}/data/concepts.parquet",
         instructions=f"{OUT}/data/eval_instructions.parquet",
-        choice=locate_choice(),
+        choice=get_choice_path(),
     output:
         losses=f"{OUT}/scaling/losses.parquet",
         cells=f"{OUT}/scaling/cells.parquet",
@@ -19,7 +19,7 @@ rule scaling:
         scaling=config["scaling"],
         evaluate=config["evaluate"],
         method=config["locate"]["method"],
-        hp=lambda w: method_hp(config["locate"]["method"]),
+        hp=lambda w: get_method_hp(config["locate"]["method"]),
         concepts=SPLITS["dev"][: config["scaling"]["concepts"]],
     log:
         f"{OUT}/logs/scaling.log",

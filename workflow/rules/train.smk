@@ -5,13 +5,13 @@ rule train:
     conda:
         "../envs/prosv.yaml"
     input:
-        model=model_ready(),
+        model=get_model_flag(),
         pairs=f"{OUT}/data/pairs.parquet",
     output:
         vectors=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.safetensors",
         losses=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.losses.parquet",
     params:
-        hp=lambda w: method_hp(w.method, w.positions),
+        hp=lambda w: get_method_hp(w.method, w.positions),
         concepts=lambda w: SPLITS[w.split],
     log:
         f"{OUT}/logs/train/{{method}}_L{{layer}}_{{positions}}_{{split}}.log",

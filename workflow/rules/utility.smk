@@ -5,8 +5,8 @@ rule utility:
     conda:
         "../envs/prosv.yaml"
     input:
-        unpack(main_vectors),
-        model=model_ready(),
+        unpack(get_main_vectors),
+        model=get_model_flag(),
         concepts=f"{OUT}/data/concepts.parquet",
     output:
         f"{OUT}/utility/accuracy.parquet",
@@ -31,8 +31,8 @@ rule robustness:
     conda:
         "../envs/prosv.yaml"
     input:
-        unpack(main_vectors),
-        model=model_ready(),
+        unpack(get_main_vectors),
+        model=get_model_flag(),
         concepts=f"{OUT}/data/concepts.parquet",
         instructions=f"{OUT}/data/eval_instructions.parquet",
     output:

@@ -1,55 +1,37 @@
-"""Collect ratings, training logs, utility, robustness and the LoReFT comparison into tidy tables."""
+"""Collect ratings, training logs, utility, robustness, scaling and the LoReFT comparison into tidy tables."""
 
 from prosv.jobs import start_job
 
 start_job(snakemake)
 
-import re  # noqa: E402
-
 import pandas as pd  # noqa: E402
 
-from prosv import figures as F  # noqa: E402
-from prosv.jobs import log, write_parquet  # noqa: E402
+from prosv.files import write_parquet  # noqa: E402
+from prosv.jobs import log  # noqa: E402
+from prosv.report import tables as T  # noqa: E402
 
 inp, out, params = snakemake.input, snakemake.output, snakemake.params
-methods = dict(params.methods)
 boot = dict(n_boot=int(params.n_boot), seed=int(params.seed))
+read = pd.read_parquet
 
-
-def read_ratings(path: str) -> pd.DataFrame:
-    df = pd.read_parquet(path)
-    if "method" not in df.columns:  # ratings/baseline/<name>/... or ratings/<method>/L<layer>/...
-        m = re.search(r"ratings/(?:baseline/)?([^/]+)/", path)
-        df["method"] = m.group(1) if m else path
-    if path.endswith(".grid.parquet"):
-        df["protocol"] = "factor_grid"
-    return df
-
-
-frames = [read_ratings(p) for p in inp.ratings]
-main = F.build_main_table(frames, methods, **boot)
-log.info("main table:\n%s", main.to_string())
-write_parquet(out.main, main)
-
-losses = F.build_losses_table({role: [pd.read_parquet(p) for p in getattr(inp, f"{role}_losses")]
-                               for role in ("main", "locate", "extra")}, methods)
-log.info("losses: %d rows, runs %s", len(losses), sorted(losses.method.unique()))
-write_parquet(out.losses, losses)
-
-accuracy = pd.read_parquet(inp.accuracy)
-utility = F.build_utility_table(accuracy, methods, main)
-log.info("utility table:\n%s", utility.to_string())
-write_parquet(out.utility, utility)
-
-robustness = F.build_robustness_table(pd.read_parquet(inp.attack), accuracy, methods, main, **boot)
-log.info("robustness table:\n%s", robustness.to_string())
-write_parquet(out.robustness, robustness)
-
-loreft = pd.read_parquet(inp.loreft_losses).sort_values(["method", "concept", "step"]).reset_index(drop=True)
-write_parquet(out.loreft, loreft)
-write_parquet(out.loreft_cosine, pd.read_parquet(inp.loreft_cosine))
-write_parquet(out.loreft_spread, pd.read_parquet(inp.loreft_spread))
-
-scaling = F.build_scaling_table(pd.read_parquet(inp.scaling_cells), pd.read_parquet(inp.scaling_ratings))
-log.info("scaling table:\n%s", scaling.to_string())
-write_parquet(out.scaling, scaling)
+concepts = T.build_concept_scores([read(p) for p in inp.ratings])
+tables = {
+    "main_concepts": concepts,
+    "main": T.build_main_table(concepts, **boot),
+    "losses": T.build_losses_table(
+        {"main": [read(p) for p in inp.main_losses], "locate": [read(p) for p in inp.locate_losses]}
+    ),
+    "utility": T.build_utility_table(read(inp.accuracy)),
+    "utility_concepts": T.utility_by_concept(read(inp.accuracy)),
+    "robustness": T.build_robustness_table(read(inp.attack), read(inp.accuracy), **boot),
+    "robustness_concepts": T.robustness_by_concept(read(inp.attack)),
+    "loreft": read(inp.loreft_losses).sort_values(["method", "concept", "step"]).reset_index(drop=True),
+    "loreft_cosine": read(inp.loreft_cosine),
+    "loreft_spread": read(inp.loreft_spread),
+    "scaling": T.build_scaling_table(read(inp.scaling_cells), read(inp.scaling_ratings)),
+    "scaling_concepts": T.scaling_by_concept(read(inp.scaling_losses), read(inp.scaling_cells)),
+}
+for name, df in tables.items():
+    log.info("%s: %d rows", name, len(df))
+    write_parquet(getattr(out, name), df)
+log.info("main table:\n%s", tables["main"].to_string())

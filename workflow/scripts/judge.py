@@ -7,11 +7,10 @@ from prosv.judges import make_judge, save_ratings
 
 start_job(snakemake)
 generations = pd.read_parquet(snakemake.input[0])
-cfg = dict(snakemake.params.judge)
-cfg.setdefault("cache", "resources/judge-cache.sqlite")  # kept across result folders: re-evaluation is free
-judge = make_judge(cfg)
+judge = make_judge(dict(snakemake.params.judge))
 rated = judge.rate_dataframe(generations, progress=True)
-rated["protocol"] = rated.get("protocol", "factor_free")
+if "protocol" not in rated.columns:
+    rated["protocol"] = "factor_free"
 save_ratings(rated, snakemake.output[0], judge)
 log.info("judge %s: %s", judge.judge_id, judge.stats.as_dict())
 judge.close()

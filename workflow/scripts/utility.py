@@ -3,24 +3,28 @@
 import pandas as pd
 
 from prosv import experiments as X
-from prosv.jobs import load_configured_model, log, start_job, write_parquet
+from prosv.files import write_parquet
+from prosv.jobs import load_configured_model, log, start_job
 from prosv.vectors import load_vectors
 
 start_job(snakemake)
 cfg = snakemake.params.utility
 methods = list(snakemake.params.methods)
 vectors = {m: load_vectors(snakemake.input[m]) for m in methods}
-concept_ids = X.first_concepts(vectors[methods[0]], int(cfg.get("concepts", 3)))
+concept_ids = X.first_concepts(vectors[methods[0]], cfg["concepts"])
 concepts = pd.read_parquet(snakemake.input.concepts)
-tasks = X.load_utility_tasks(cfg.get("source", "embedded"), snakemake.params.data_dir,
-                             cfg.get("questions_per_task", 30))
-conditions = X.utility_conditions(vectors, concepts, concept_ids, cfg.get("fssv_factors", [1.0, 0.8, 0.5]))
+tasks = X.load_utility_tasks(cfg["source"], snakemake.params.data_dir, cfg["questions_per_task"])
+conditions = X.utility_conditions(vectors, concepts, concept_ids, cfg["fssv_factors"])
 model, tokenizer = load_configured_model(snakemake.config)
 for vec in vectors.values():
     vec.module.to(next(model.parameters()).device)
-log.info("utility: %d conditions x %s on concepts %s", len(conditions),
-         [f"{t.name}({len(q)}, {t.scoring})" for t, q in tasks], concept_ids)
-batch = int(snakemake.config.get("evaluate", {}).get("batch_size", 16))
+log.info(
+    "utility: %d conditions x %s on concepts %s",
+    len(conditions),
+    [f"{t.name}({len(q)}, {t.scoring})" for t, q in tasks],
+    concept_ids,
+)
+batch = snakemake.config["evaluate"]["batch_size"]
 result = X.evaluate_utility(model, tokenizer, tasks, conditions, batch_size=batch, progress=True)
 summary = result.groupby(["method", "factor", "task"]).accuracy.agg(["mean", "std", "count"])
 log.info("accuracy (mean over concepts):\n%s", summary.to_string())

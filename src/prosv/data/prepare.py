@@ -1,0 +1,157 @@
+"""The study's data step: training pairs, the concept table and the evaluation instructions.
+
+Two sources, chosen by the config's ``data.source``:
+
+- ``embedded``: our concepts from ``data/``; concept-laden responses written by the configured model
+  (:mod:`.writer`) plus our hand-written exemplars as positives; the model's own plain answers as the
+  concept-neutral responses of the ``simpo`` loss; our evaluation instructions.
+- ``axbench``: AxBench Concept500 positives (a local folder, or a hub copy such as
+  ``pyvene/axbench-concept16k``), the contrastive pairs' concept-neutral responses when
+  ``data.contrastive_path`` is given (``colored-dye/concept500-contrastive`` layout), AlpacaEval.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .alpaca import load_alpaca_eval
+from .axbench import load_axbench_concept500, load_axbench_hub, load_contrastive_pairs
+from .embedded import load_embedded
+
+log = logging.getLogger(__name__)
+
+PAIR_COLUMNS = [
+    "concept_id",
+    "concept",
+    "genre",
+    "instruction_id",
+    "instruction",
+    "response",
+    "neutral_response",
+    "source",
+    "keep",
+]
+
+# our wording for hub concepts, which come without steering or suppression instructions
+STEERING_TEMPLATE = "In your answer, bring in {concept}."
+SUPPRESSION_TEMPLATE = "Do not mention {concept} at all."
+
+
+@dataclass
+class StudyData:
+    pairs: pd.DataFrame  # PAIR_COLUMNS + split ('train')
+    concepts: pd.DataFrame  # concept_id, concept, genre, steering_instruction, suppression_instruction, split
+    eval_instructions: pd.DataFrame  # instruction (+ instruction_id), in file order
+
+
+def prepare_study_data(
+    data_cfg: dict,
+    concept_ids: list[int],
+    dev_ids: list[int],
+    load_model: Callable,
+    seed: int = 42,
+    writer: dict | None = None,
+) -> StudyData:
+    """Build the data of a study; ``load_model()`` is called only when a model must write responses."""
+    if data_cfg["source"] == "embedded":
+        pairs, concepts, instructions = _embedded(data_cfg, concept_ids, load_model, seed, writer or {})
+    else:
+        pairs, concepts, instructions = _axbench(data_cfg, concept_ids)
+    pairs = pairs.assign(split="train")
+    for cid, n in pairs[pairs.keep].groupby("concept_id").size().items():
+        log.info("concept %s: %d training pairs kept", cid, n)
+    empty = sorted(set(concept_ids) - set(pairs[pairs.keep].concept_id))
+    if empty:
+        raise ValueError(f"no training pairs kept for concepts {empty}")
+    concepts = concepts.assign(split=["dev" if c in set(dev_ids) else "eval" for c in concepts.concept_id])
+    return StudyData(pairs.reset_index(drop=True), concepts.reset_index(drop=True), instructions.reset_index(drop=True))
+
+
+def _embedded(data_cfg, concept_ids, load_model, seed, writer):
+    from .writer import write_concept_responses
+
+    data_dir = data_cfg.get("data_dir")
+    embedded = load_embedded(data_dir)
+    concepts = embedded["concepts"]
+    missing = sorted(set(concept_ids) - set(concepts.concept_id))
+    if missing:
+        where = Path(data_dir or "data") / "concepts.jsonl"
+        raise ValueError(
+            f"config keys data.dev_concepts/data.eval_concepts: concepts {missing} are not in {where} "
+            f"(ids {concepts.concept_id.min()}..{concepts.concept_id.max()})"
+        )
+    concepts = concepts[concepts.concept_id.isin(concept_ids)]
+    exemplars = embedded["exemplars"][embedded["exemplars"].concept_id.isin(concept_ids)]
+    model, tokenizer = load_model()
+    pairs = write_concept_responses(
+        model,
+        tokenizer,
+        concepts,
+        embedded["instructions_train"],
+        per_concept=data_cfg["instructions_per_concept"],
+        max_new_tokens=data_cfg["response_tokens"],
+        temperature=data_cfg["generator_temperature"],
+        seed=seed,
+        exemplars=exemplars,
+        **writer,
+    )
+    return pairs[PAIR_COLUMNS], concepts.drop(columns=["split"]), embedded["instructions_eval"]
+
+
+def _axbench(data_cfg, concept_ids):
+    source = data_cfg["axbench_path"]
+    subset = data_cfg.get("axbench_subset")
+    if Path(source).exists():
+        table = load_axbench_concept500(source, subset=subset)
+    else:  # a hub copy: subset '2b_l10' is the file 2b/l10/train/data.parquet
+        model, layer = (subset or "2b_l10").split("_l")
+        table = load_axbench_hub(source, model=model, layer=int(layer))
+    concepts = (
+        table[table.concept_id.isin(concept_ids)][["concept_id", "concept", "genre"]]
+        .drop_duplicates("concept_id")
+        .reset_index(drop=True)
+    )
+    pos = table[(table.category == "positive") & table.concept_id.isin(concept_ids)]
+    pairs = pos.assign(instruction_id=-1, neutral_response=None, source="axbench", keep=True)
+    contrastive = data_cfg.get("contrastive_path")
+    if contrastive:
+        local = Path(contrastive).exists()
+        pairs = _with_neutral_responses(
+            pairs,
+            load_contrastive_pairs(
+                contrastive if local else None, subset=subset, **({} if local else {"repo_id": contrastive})
+            ),
+        )
+    concepts = concepts.assign(
+        steering_instruction=[STEERING_TEMPLATE.format(concept=c) for c in concepts.concept],
+        suppression_instruction=[SUPPRESSION_TEMPLATE.format(concept=c) for c in concepts.concept],
+    )
+    return pairs[PAIR_COLUMNS], concepts, load_alpaca_eval(data_cfg.get("alpaca_eval_path"))
+
+
+def _with_neutral_responses(pairs: pd.DataFrame, contrastive: pd.DataFrame) -> pd.DataFrame:
+    """Use the contrastive set's (instruction, chosen, rejected) as pairs where it covers a concept:
+    its chosen response is the concept response, its rejected one the concept-neutral response."""
+    covered = set(contrastive.concept_id)
+    kept = pairs[~pairs.concept_id.isin(covered)]
+    extra = contrastive[contrastive.concept_id.isin(set(pairs.concept_id))]
+    meta = pairs.drop_duplicates("concept_id").set_index("concept_id")
+    extra = pd.DataFrame(
+        {
+            "concept_id": extra.concept_id,
+            "concept": extra.concept_id.map(meta.concept),
+            "genre": extra.concept_id.map(meta.genre),
+            "instruction_id": -1,
+            "instruction": extra.instruction,
+            "response": extra.chosen,
+            "neutral_response": extra.rejected,
+            "source": "contrastive",
+            "keep": True,
+        }
+    )
+    return pd.concat([kept, extra], ignore_index=True)

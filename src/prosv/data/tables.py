@@ -1,0 +1,60 @@
+"""Reading public data tables: parquet, JSON, JSON Lines or CSV, with errors that name the file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+
+class DataValidationError(ValueError):
+    """A data file exists but does not have the shape we expect."""
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read .parquet, .json (array or lines), .jsonl or .csv into a frame with a RangeIndex."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        df = pd.read_parquet(path)
+    elif suffix in (".json", ".jsonl"):
+        with path.open(encoding="utf-8") as fh:
+            head = fh.read(4096).lstrip()
+        if not head:
+            raise DataValidationError(f"{path}: file is empty")
+        if head.startswith("["):
+            with path.open(encoding="utf-8") as fh:
+                df = pd.DataFrame.from_records(json.load(fh))
+        else:
+            df = pd.read_json(path, lines=True, dtype=False)
+    elif suffix == ".csv":
+        df = pd.read_csv(path)
+    else:
+        raise DataValidationError(f"{path}: unsupported file type '{suffix}' (use parquet, json, jsonl or csv)")
+    if df.empty:
+        raise DataValidationError(f"{path}: no rows")
+    return df.reset_index(drop=True)
+
+
+def require_columns(df: pd.DataFrame, columns: Iterable[str], where: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataValidationError(f"{where}: missing column(s) {missing}; found {list(df.columns)}")
+
+
+_TABLE_SUFFIXES = (".parquet", ".jsonl", ".json", ".csv")
+
+
+def table_files(root: Path) -> list[Path]:
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _TABLE_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def nonempty_str(v) -> bool:
+    return isinstance(v, str) and v.strip() != ""

@@ -1,0 +1,159 @@
+"""SUMMARY.md: what the run says about each of the paper's claims, and the tables behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from ..files import write_text
+from ..stats import HELD, INCONCLUSIVE, INTERVAL_KIND
+from .claims import VERDICTS, claims
+from .frames import require, single, table
+from .paper import PAPER_MODELS, paper_model
+from .text import fmt, interval, locate_table_markdown, main_table_markdown, markdown, pm
+
+
+def _comparisons_markdown(comp: pd.DataFrame) -> str:
+    rows = []
+    for r in comp.itertuples(index=False):
+        sensitivity = "-"
+        if r.verdict == INCONCLUSIVE and r.n >= 2:
+            sensitivity = f"detectable {fmt(r.detectable)}; needs ~{fmt(r.concepts_needed, 0)} concepts"
+        rows.append(
+            {
+                "#": r.claim,
+                "comparison": r.comparison,
+                "a": r.a,
+                "b": r.b,
+                "difference (a - b) [95% CI]": interval(r.difference, r.ci_low, r.ci_high),
+                "n": fmt(r.n),
+                "verdict": f"**{r.verdict}**",
+                "if inconclusive: 80% power": sensitivity,
+            }
+        )
+    return markdown(pd.DataFrame(rows))
+
+
+def _header(main: pd.DataFrame, model: str | None, choice: Mapping | None, provenance: Mapping | None) -> list[str]:
+    col, same = paper_model(model)
+    lines = [
+        "# PrOSV reproduction: summary",
+        "",
+        f"Model: **{model or 'unknown'}**. Judge: **{single(main.get('judge'))}**. Paper: Bao et al., *Towards "
+        f"Steering without Sacrifice* (ICML 2026). Paper values are for {PAPER_MODELS[col]}"
+        + (
+            "."
+            if same
+            else f" (the paper's smallest model; ours is {model or 'another model'}, so compare "
+            f"directions, not magnitudes)."
+        ),
+    ]
+    if provenance:
+        lines.append("Made by: " + ", ".join(f"{k} {v}" for k, v in provenance.items()) + ".")
+    if choice:
+        text = (
+            f"Location chosen by the search: layer {choice.get('layer')}, positions {choice.get('positions')} "
+            f"(development overall {fmt(choice.get('overall'))} over {choice.get('n_concepts', '?')} concepts"
+        )
+        if choice.get("runner_up"):
+            ru = choice["runner_up"]
+            text += (
+                f"; runner-up layer {ru['layer']} {ru['positions']} {fmt(ru['overall'])}, margin "
+                f"{interval(choice['margin'], choice['margin_lo'], choice['margin_hi'])}: "
+                + ("separated" if choice.get("separated") else "not separated from the runner-up")
+            )
+        lines.append(text + ").")
+    return lines
+
+
+def write_summary(
+    tables: Mapping[str, pd.DataFrame | None],
+    path,
+    *,
+    model: str | None = None,
+    choice: Mapping | None = None,
+    provenance: Mapping | None = None,
+    n_boot: int = 10_000,
+    seed: int = 0,
+) -> str:
+    """Write SUMMARY.md: the claims with their paired comparisons, the main, location, scaling and
+    utility tables. ``tables``: main (required) and the per-concept tables of :mod:`.claims`."""
+    main = require(table(tables, "main"), "main")
+    cl, comp = claims(tables, model=model, n_boot=n_boot, seed=seed)
+    counts = cl["verdict"].value_counts()
+    lines = _header(main, model, choice, provenance)
+    lines += [
+        "",
+        "Claims: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + f". Each comparison is paired (same "
+        f"concepts, instructions and sample seeds); its interval is a {INTERVAL_KIND} (95%). Verdicts: **{HELD}** "
+        "when the interval lies on the paper's side of zero, **contradicted** on the other side, **inconclusive** "
+        "when it spans zero (then the smallest difference the design detects with 80% power, two-sided 5%, "
+        "and the concepts the observed difference would need).",
+        "",
+        "## Claims",
+        "",
+        markdown(cl.assign(**{"#": cl["#"].astype(str), "verdict": "**" + cl["verdict"] + "**"})),
+        "",
+        "## Comparisons",
+        "",
+        _comparisons_markdown(comp),
+        "",
+        "## Main table",
+        "",
+        main_table_markdown(main, model=model),
+    ]
+    lines += _optional_sections(tables, model)
+    text = "\n".join(lines).rstrip() + "\n"
+    write_text(path, text)
+    return text
+
+
+def _optional_sections(tables: Mapping[str, pd.DataFrame | None], model: str | None) -> list[str]:
+    lines = []
+    loc = table(tables, "locate")
+    if loc is not None:
+        lines += [
+            "## Location search (development concepts, factor-free protocol)",
+            "",
+            locate_table_markdown(loc, model=model),
+        ]
+    sc = table(tables, "scaling")
+    if sc is not None:
+        view = sc.assign(**{c: sc[c].map(lambda x: fmt(x, 3)) for c in ("final_loss", "overall", "alpha_final")})
+        lines += [
+            "## Scaling study (development concepts; last-epoch training loss and judge score per cell)",
+            "",
+            markdown(
+                view[
+                    [
+                        "cell",
+                        "kind",
+                        "c_alpha",
+                        "eta_alpha",
+                        "optimizer",
+                        "lr_alpha",
+                        "lr_v",
+                        "alpha_final",
+                        "final_loss",
+                        "overall",
+                    ]
+                ]
+            ),
+            "",
+        ]
+    ut = table(tables, "utility")
+    if ut is not None:
+        view = ut.assign(
+            factor=ut["factor"].map(lambda f: fmt(f, 2)),
+            accuracy=[pm(m, s, 3) for m, s in zip(ut["accuracy_mean"], ut["accuracy_std"])],
+            relative=[pm(m, s, 2) for m, s in zip(ut["relative_accuracy_mean"], ut["relative_accuracy_std"])],
+            n_concepts=ut["n_concepts"].map(fmt) if "n_concepts" in ut else "-",
+        )
+        lines += [
+            "## Utility (accuracy, mean +- std over concepts)",
+            "",
+            markdown(view[["method", "factor", "task", "n_concepts", "accuracy", "relative"]]),
+            "",
+        ]
+    return lines

@@ -1,0 +1,355 @@
+"""The training loop: K concepts at once, each with its own optimizer, schedule and clipping.
+
+Many concepts share each forward pass, but every concept keeps its own optimizer, learning-rate
+schedule, gradient clipping and loss normalisation, so a concept trained in a group follows the
+same trajectory as the concept trained alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..interventions import LoReFT, SteeringVectors, attached, optional_hook
+from ..models import check_layer, hidden_size
+from .config import Encoded, Example, TrainConfig, encode
+from .logprobs import sequence_logprobs
+from .prefix_cache import PrefixCache
+
+log = logging.getLogger(__name__)
+
+# a concept whose loss stays this far above its first step's loss for DIVERGENCE_STEPS steps in a row
+# has diverged (reported in the log and the loss table; the caller decides what to keep)
+DIVERGENCE_RATIO = 1.5
+DIVERGENCE_STEPS = 3
+
+
+class TrainingError(RuntimeError):
+    """A concept's training produced a non-finite loss or parameter."""
+
+
+@dataclass
+class TrainResult:
+    module: torch.nn.Module
+    config: TrainConfig
+    layer: int
+    losses: pd.DataFrame  # one row per (concept, step)
+    lr_alpha: float
+    lr_v: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def diverged(self) -> list:
+        """Concepts whose loss ran away (see DIVERGENCE_RATIO); empty for a healthy run."""
+        if self.losses.empty or "diverged" not in self.losses:
+            return []
+        return sorted(self.losses.loc[self.losses.diverged, "concept"].unique().tolist(), key=str)
+
+
+def _make_module(cfg: TrainConfig, num_concepts: int, hidden: int) -> torch.nn.Module:
+    if cfg.intervention == "loreft":
+        return LoReFT(num_concepts, hidden, cfg.loreft_rank, cfg.seed)
+    module = SteeringVectors.initialise(num_concepts, hidden, cfg.c_alpha, cfg.c_v, cfg.v_init, cfg.seed)
+    if cfg.fixed_alpha is not None:
+        for a in module.alpha:
+            a.data.fill_(cfg.fixed_alpha)
+            a.requires_grad_(False)
+    return module
+
+
+def _optimizers(cfg: TrainConfig, module, lr_alpha: float, lr_v: float) -> list[torch.optim.Optimizer]:
+    opts = []
+    for k in range(module.num_concepts):
+        params = module.concept_parameters(k)
+        if cfg.intervention == "loreft":
+            lr = cfg.eta_loreft if cfg.eta_loreft is not None else lr_v
+            groups = [{"params": params["R"] + params["W"], "lr": lr, "base_lr": lr}]
+        else:
+            groups = [{"params": params["v"], "lr": lr_v, "base_lr": lr_v, "name": "v"}]
+            if cfg.fixed_alpha is None:
+                groups.append({"params": params["alpha"], "lr": lr_alpha, "base_lr": lr_alpha, "name": "alpha"})
+        if cfg.optimizer == "adam":
+            opts.append(torch.optim.Adam(groups, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0))
+        else:
+            opts.append(torch.optim.SGD(groups))
+    return opts
+
+
+def _example_losses(cfg, model, hook, pad_id, batch, refs, cache):
+    """Per-example loss terms for a micro-batch of (concept, example index, Encoded)."""
+    if cfg.loss == "lang":
+        sums, counts = sequence_logprobs(
+            model,
+            hook,
+            pad_id,
+            [(e.prompt, e.response) for _, _, e in batch],
+            [k for k, _, _ in batch],
+            cfg.positions,
+            cache,
+        )
+        return -sums, counts  # summed CE and token counts; normalised per concept by the caller
+    seqs, rows = [], []
+    for k, _, e in batch:
+        seqs += [(e.prompt, e.response), (e.prompt, e.rejected)]
+        rows += [k, k]
+    sums, counts = sequence_logprobs(model, hook, pad_id, seqs, rows, cfg.positions, cache)
+    norm = sums / counts
+    chosen, rejected = norm[0::2], norm[1::2]
+    ref = torch.stack([refs[(k, i)] for k, i, _ in batch]).to(chosen.device)  # [b, 2]: ref chosen, ref rejected
+    weight = (ref[:, 1] - ref[:, 0]).clamp(min=1.0)
+    margin = cfg.simpo_beta * (weight * chosen - rejected) - cfg.simpo_gamma
+    return -F.logsigmoid(margin), torch.ones_like(margin)
+
+
+@torch.no_grad()
+def _reference_logprobs(model, pad_id, encoded: list[list[Encoded]], micro: int, cache) -> dict:
+    """Length-normalised log-probs of chosen and rejected under the frozen model (no steering)."""
+    refs = {}
+    flat = [(k, i, e) for k, exs in enumerate(encoded) for i, e in enumerate(exs)]
+    for s in range(0, len(flat), micro):
+        part = flat[s : s + micro]
+        seqs = [x for _, _, e in part for x in ((e.prompt, e.response), (e.prompt, e.rejected))]
+        sums, counts = sequence_logprobs(model, None, pad_id, seqs, [-1] * len(seqs), "prompt", cache)
+        norm = (sums / counts).cpu()
+        for j, (k, i, _) in enumerate(part):
+            refs[(k, i)] = norm[2 * j : 2 * j + 2]
+    return refs
+
+
+@contextmanager
+def training_attention(model, name: str = "auto"):
+    """Switch the model's attention implementation for the duration of a training run; restored after."""
+    device = next(model.parameters()).device
+    wanted = ("eager" if device.type == "cpu" else None) if name == "auto" else name
+    current = getattr(model.config, "_attn_implementation", None)
+    if wanted is None or wanted == current or not hasattr(model, "set_attn_implementation"):
+        yield
+        return
+    model.set_attn_implementation(wanted)
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(current)
+
+
+def _check_datasets(datasets: list[list[Example]], cfg: TrainConfig, names: list) -> None:
+    if not datasets:
+        raise ValueError("no concepts to train")
+    for name, d in zip(names, datasets):
+        if not d:
+            raise ValueError(f"concept {name!r} has no training examples")
+        if cfg.loss == "simpo" and any(ex.rejected is None for ex in d):
+            raise ValueError(
+                f"the simpo loss needs a rejected (concept-neutral) response for every example (concept {name!r})"
+            )
+
+
+def _fill_cache(model, cfg, layer, encoded, pad_id, cache) -> PrefixCache | None:
+    if not cfg.prefix_cache:
+        return None
+    if cache is None:
+        cache = PrefixCache(layer)
+    elif cache.layer != layer:
+        raise ValueError(f"prefix cache holds layer {cache.layer}, training is at layer {layer}")
+    seqs = [
+        e.prompt + r
+        for enc in encoded
+        for e in enc
+        for r in ((e.response, e.rejected) if cfg.loss == "simpo" else (e.response,))
+    ]
+    cache.ensure(model, pad_id, seqs, cfg.micro_batch_size)
+    return cache
+
+
+class _Schedule:
+    """Which examples each concept sees at each step: its own shuffle per epoch, seeded like a
+    single-concept run, and its own number of steps."""
+
+    def __init__(self, encoded: list[list[Encoded]], cfg: TrainConfig):
+        self.encoded, self.batch_size = encoded, cfg.batch_size
+        self.steps_per_epoch = [math.ceil(len(e) / cfg.batch_size) for e in encoded]
+        self.totals = [cfg.epochs * s for s in self.steps_per_epoch]
+        self.shufflers = [torch.Generator().manual_seed(cfg.seed) for _ in encoded]
+        self.orders: list[torch.Tensor | None] = [None] * len(encoded)
+
+    def batch(self, step: int) -> list[tuple[int, int, Encoded]]:
+        out = []
+        for k, enc in enumerate(self.encoded):
+            if step >= self.totals[k]:
+                continue
+            j = step % self.steps_per_epoch[k]
+            if j == 0:
+                self.orders[k] = torch.randperm(len(enc), generator=self.shufflers[k])
+            for i in self.orders[k][j * self.batch_size : (j + 1) * self.batch_size].tolist():
+                out.append((k, i, enc[i]))
+        return out
+
+
+def _accumulate(cfg, model, hook, pad_id, batch, refs, cache) -> dict[int, float]:
+    """Forward and backward over a step's batch in micro-batches; returns each concept's loss."""
+    active = sorted({k for k, _, _ in batch})
+    # per-concept normaliser: response tokens (lang) or examples (simpo) in its mini-batch
+    if cfg.loss == "lang":
+        denom = {k: sum(len(e.response) for kk, _, e in batch if kk == k) for k in active}
+    else:
+        denom = {k: sum(1 for kk, _, _ in batch if kk == k) for k in active}
+    concept_loss = dict.fromkeys(active, 0.0)
+    for s in range(0, len(batch), cfg.micro_batch_size):
+        part = batch[s : s + cfg.micro_batch_size]
+        terms, _ = _example_losses(cfg, model, hook, pad_id, part, refs, cache)
+        scaled = terms * torch.tensor([1.0 / denom[k] for k, _, _ in part], device=terms.device)
+        scaled.sum().backward()
+        for (k, _, _), t in zip(part, scaled.detach().tolist()):
+            concept_loss[k] += t
+    return concept_loss
+
+
+def _step_concept(cfg, module, opt, k: int, step: int, total: int) -> tuple[float, float | None]:
+    """Clip, schedule and step one concept's optimizer; returns (lr scale, grad norm of v)."""
+    grad_norm = None
+    if cfg.intervention == "sv":
+        v = module.concept_parameters(k)["v"]
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(v, cfg.clip_v if cfg.clip_v is not None else math.inf))
+    decay = (total - step) / total  # linear decay to 0, no warm-up: step s uses base * (total - s) / total
+    for group in opt.param_groups:
+        group["lr"] = group["base_lr"] * decay
+    opt.step()
+    return decay, grad_norm
+
+
+def train(
+    model,
+    tokenizer,
+    layer: int,
+    datasets: list[list[Example]],
+    cfg: TrainConfig,
+    progress: bool = True,
+    concept_names: list | None = None,
+    cache: PrefixCache | None = None,
+) -> TrainResult:
+    """Train one steering module per dataset (concept), all in one model, sharing forward passes.
+
+    With `cfg.prefix_cache` the block-L outputs are computed once (into `cache` when one is given,
+    so later calls at the same layer reuse them) and every step runs blocks L+1..N only. A concept
+    whose loss or parameters stop being finite raises :class:`TrainingError` naming it and the step.
+    """
+    with training_attention(model, cfg.attention):
+        return _train(model, tokenizer, layer, datasets, cfg, progress, concept_names, cache)
+
+
+def _train(model, tokenizer, layer, datasets, cfg, progress, concept_names, cache) -> TrainResult:
+    cfg.validate()
+    check_layer(model, layer)
+    names = list(concept_names) if concept_names is not None else list(range(len(datasets)))
+    _check_datasets(datasets, cfg, names)
+    hidden = hidden_size(model)
+    lr_alpha, lr_v = cfg.learning_rates(hidden)
+    module = _make_module(cfg, len(datasets), hidden).to(next(model.parameters()).device)
+    opts = _optimizers(cfg, module, lr_alpha, lr_v)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    encoded = [encode(tokenizer, d, cfg.max_response_tokens) for d in datasets]
+    cache = _fill_cache(model, cfg, layer, encoded, pad_id, cache)
+    refs = _reference_logprobs(model, pad_id, encoded, cfg.micro_batch_size, cache) if cfg.loss == "simpo" else {}
+    schedule = _Schedule(encoded, cfg)
+    watch = _DivergenceWatch(names)
+    records = []
+    was_training = model.training
+    model.eval()
+    with attached(model, layer, module) as hook:
+        for step in tqdm(
+            range(max(schedule.totals)),
+            desc=f"train L{layer} {cfg.positions} x{len(datasets)}",
+            disable=not progress,
+            unit="step",
+        ):
+            batch = schedule.batch(step)
+            for k in {k for k, _, _ in batch}:
+                opts[k].zero_grad(set_to_none=True)
+            for k, loss in _accumulate(cfg, model, hook, pad_id, batch, refs, cache).items():
+                decay, grad_norm = _step_concept(cfg, module, opts[k], k, step, schedule.totals[k])
+                row = {
+                    "concept": names[k],
+                    "concept_index": k,
+                    "step": step,
+                    "epoch": step // schedule.steps_per_epoch[k],
+                    "loss": loss,
+                    "lr_scale": decay,
+                }
+                if cfg.intervention == "sv":
+                    row.update(
+                        alpha=float(module.alpha[k].detach()),
+                        v_norm=float(module.v[k].detach().norm()),
+                        v_grad_norm=grad_norm,
+                    )
+                row["diverged"] = watch.update(k, row)
+                records.append(row)
+    model.train(was_training)
+    for p in module.parameters():
+        p.requires_grad_(False)
+    extra = {"prefix_cached_sequences": len(cache) if cache is not None else 0}
+    return TrainResult(module, cfg, layer, pd.DataFrame.from_records(records), lr_alpha, lr_v, extra)
+
+
+class _DivergenceWatch:
+    """Stops a concept whose loss or parameters are not finite; flags one whose loss runs away."""
+
+    def __init__(self, names: list):
+        self.names = names
+        self.first: dict[int, float] = {}
+        self.above: dict[int, int] = {}
+        self.flagged: set[int] = set()
+
+    def update(self, k: int, row: dict) -> bool:
+        bad = [key for key in ("loss", "alpha", "v_norm") if key in row and not math.isfinite(row[key])]
+        if bad:
+            raise TrainingError(
+                f"concept {self.names[k]!r}: {', '.join(f'{b} is {row[b]}' for b in bad)} at step "
+                f"{row['step']}; lower the learning rates (eta_alpha, eta_v) or the init scales"
+            )
+        first = self.first.setdefault(k, row["loss"])
+        self.above[k] = self.above.get(k, 0) + 1 if row["loss"] > DIVERGENCE_RATIO * abs(first) else 0
+        if self.above[k] >= DIVERGENCE_STEPS and k not in self.flagged:
+            self.flagged.add(k)
+            log.warning(
+                "concept %r diverged: loss %.4g at step %d, %.4g at its first step",
+                self.names[k],
+                row["loss"],
+                row["step"],
+                first,
+            )
+        return k in self.flagged
+
+
+@torch.no_grad()
+def response_loss(
+    model,
+    tokenizer,
+    examples: list[Example],
+    layer: int | None = None,
+    module=None,
+    concept_index: int = 0,
+    positions: str = "p2+s2",
+    factor: float = 1.0,
+    max_response_tokens: int = 128,
+    micro_batch_size: int = 16,
+) -> float:
+    """Mean token cross-entropy of the responses, steered by `module`'s concept (or unsteered)."""
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    enc = encode(tokenizer, examples, max_response_tokens)
+    total, tokens = 0.0, 0.0
+    with optional_hook(model, layer, module, factor) as hook:
+        for s in range(0, len(enc), micro_batch_size):
+            part = enc[s : s + micro_batch_size]
+            sums, counts = sequence_logprobs(
+                model, hook, pad_id, [(e.prompt, e.response) for e in part], [concept_index] * len(part), positions
+            )
+            total -= float(sums.sum())
+            tokens += float(counts.sum())
+    return total / tokens
