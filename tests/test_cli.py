@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -85,3 +86,25 @@ def test_train_then_generate(tiny_dir, tmp_path):
         str(tmp_path / "x.safetensors"),
     )
     assert missing.returncode != 0 and "no training pairs" in missing.stderr
+
+
+@pytest.mark.slow
+def test_train_on_the_embedded_model_uses_its_recommended_rates(embedded_dir, tmp_path):
+    """Without options, `prosv train` takes the embedded model's recommended settings, not the
+    library defaults (the paper's Gemma-2-2B rates); an option given on the command line wins."""
+    import json
+
+    from prosv.models import recommended_hyperparameters
+    from prosv.training import TrainConfig
+    from prosv.vectors import load_vectors
+
+    data = Path(__file__).parent / "data" / "lighthouse_pairs.parquet"
+    out = tmp_path / "v.safetensors"
+    run = prosv("train", "--data", str(data), "--limit", "4", "--layer", "3", "--epochs", "1", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "recommended for smollm2-135m" in run.stdout and "epochs=1 from the command line" in run.stdout
+    recorded = load_vectors(out).metadata["hyperparameters"]
+    recommended = recommended_hyperparameters("smollm2-135m", "p2+s2", "lang")
+    assert recommended and recommended != {k: getattr(TrainConfig(), k) for k in recommended}
+    for key, value in recommended.items():
+        assert recorded[key] == (1 if key == "epochs" else value), (key, json.dumps(recorded))

@@ -179,12 +179,12 @@ def test_scaling_study_covers_grid_and_ablations(finished_run):
     cfg = yaml.safe_load(TEST_CONFIG.read_text())["scaling"]
     grid = scaling[scaling.kind == "grid"]
     assert len(grid) == len(cfg["c_alpha"]) * len(cfg["eta_alpha"])
-    assert set(scaling.kind) == {"grid", "fixed", "sgd", "transfer"}
+    assert set(scaling.kind) == {"base", "grid", "fixed", "sgd", "transfer"}
     assert scaling.final_loss.notna().all() and scaling.overall.between(0, 2).all()
     fixed = scaling[scaling.kind == "fixed"].iloc[0]
     assert fixed.alpha_final == pytest.approx(1.0)
     summary = (tmp / "results" / "SUMMARY.md").read_text()
-    assert "best grid cell" in summary and "Scaling study" in summary
+    assert "joint (base rates) vs alpha fixed" in summary and "Scaling study" in summary
 
 
 def test_second_run_is_a_no_op(finished_run):

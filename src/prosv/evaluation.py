@@ -315,32 +315,31 @@ def select_factor(
     metrics = _metric_columns(df)
     rows = []
     for key, group in df.groupby(keys, sort=True, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        g_sel = group[group["instruction_idx"].isin(list(select_idx))]
-        g_rep = group[group["instruction_idx"].isin(list(report_idx))]
-        where = dict(zip(keys, key))
-        if g_sel.empty:
-            raise ValueError(f"{where}: no ratings on selection instructions {list(select_idx)}")
-        if factors is not None:
-            absent = sorted({float(f) for f in factors} - set(g_sel["factor"].astype(float)))
-            if absent:
-                raise ValueError(f"{where}: factors {absent} were not rated on the selection instructions")
-        by_factor = g_sel.groupby("factor", sort=True)[OVERALL].mean()
-        best = by_factor.idxmax()  # first maximum in ascending factor order
-        chosen = g_rep[g_rep["factor"] == best]
-        if chosen.empty:
-            raise ValueError(f"{where}: factor {best} has no ratings on report instructions {list(report_idx)}")
-        row = dict(where)
-        row["factor"] = float(best)
-        row["selection_overall"] = float(by_factor.loc[best])
-        for m in metrics:
-            row[m] = float(chosen[m].mean())
-        row["n_select"] = int((g_sel["factor"] == best).sum())
-        row["n_report"] = int(len(chosen))
-        row["protocol"] = PROTOCOL_FACTOR_GRID
-        rows.append(row)
+        where = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        rows.append(_select_one(where, group, list(select_idx), list(report_idx), factors, metrics))
     cols = [*by, "concept_id", "factor", "selection_overall", *metrics, "n_select", "n_report", "protocol", "judge"]
     return pd.DataFrame(rows)[cols]
+
+
+def _select_one(where: dict, group: pd.DataFrame, select_idx: list, report_idx: list, factors, metrics) -> dict:
+    """One concept of the factor grid: the best factor on the selection instructions, scored on the rest."""
+    g_sel = group[group["instruction_idx"].isin(select_idx)]
+    g_rep = group[group["instruction_idx"].isin(report_idx)]
+    if g_sel.empty:
+        raise ValueError(f"{where}: no ratings on selection instructions {select_idx}")
+    if factors is not None:
+        absent = sorted({float(f) for f in factors} - set(g_sel["factor"].astype(float)))
+        if absent:
+            raise ValueError(f"{where}: factors {absent} were not rated on the selection instructions")
+    by_factor = g_sel.groupby("factor", sort=True)[OVERALL].mean()
+    best = by_factor.idxmax()  # first maximum in ascending factor order
+    chosen = g_rep[g_rep["factor"] == best]
+    if chosen.empty:
+        raise ValueError(f"{where}: factor {best} has no ratings on report instructions {report_idx}")
+    row = dict(where, factor=float(best), selection_overall=float(by_factor.loc[best]))
+    row.update({m: float(chosen[m].mean()) for m in metrics})
+    row.update(n_select=int((g_sel["factor"] == best).sum()), n_report=int(len(chosen)), protocol=PROTOCOL_FACTOR_GRID)
+    return row
 
 
 def concept_means(

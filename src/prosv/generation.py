@@ -50,6 +50,32 @@ def _row_generators(seed: int, indices: list[int]) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(seed * 1_000_003 + i) for i in indices]
 
 
+def _prefill_masks(hook, rows, specs: list[PositionSpec], attn: torch.Tensor) -> torch.Tensor | None:
+    """Set the hook for the prefill call; return the mask for decoding steps.
+
+    Rows whose placement also steers generated tokens (FSSV) keep steering every step; the others
+    only in the prefill. None when no row does: then decoding steps skip the edit entirely.
+    """
+    device = attn.device
+    hook.rows = torch.tensor(rows, dtype=torch.long, device=device)
+    if len(set(specs)) > 1:
+        hook.mask = torch.cat([left_padded_mask(spec, attn[i : i + 1]) for i, spec in enumerate(specs)])
+    else:
+        hook.mask = left_padded_mask(specs[0], attn)
+    if any(spec.generation for spec in specs):
+        return torch.tensor([[spec.generation] for spec in specs], dtype=torch.bool, device=device)
+    return None
+
+
+def _next_tokens(logits: torch.Tensor, temperature: float, generators) -> torch.Tensor:
+    """Greedy at temperature 0; else each row samples with its own generator (batch-invariant)."""
+    if not temperature or temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1).cpu()
+    rows = [torch.multinomial(probs[i], 1, generator=generators[i])[0] for i in range(len(generators))]
+    return torch.stack(rows).to(logits.device)
+
+
 @torch.no_grad()
 def _decode_batch(
     model,
@@ -67,32 +93,13 @@ def _decode_batch(
     ids, attn = left_pad(prompt_ids, pad_id, device)
     batch = ids.shape[0]
     position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
-    decode_mask = None
-    if hook is not None:
-        hook.rows = torch.tensor(rows, dtype=torch.long, device=device)
-        hook.mask = (
-            torch.cat([left_padded_mask(spec, attn[i : i + 1]) for i, spec in enumerate(specs)])
-            if len(set(specs)) > 1
-            else left_padded_mask(specs[0], attn)
-        )
-        # rows whose placement also steers generated tokens (FSSV); the others only in the prefill.
-        # None when no row does: then decoding steps skip the edit entirely.
-        if any(spec.generation for spec in specs):
-            decode_mask = torch.tensor([[spec.generation] for spec in specs], dtype=torch.bool, device=device)
+    decode_mask = _prefill_masks(hook, rows, specs, attn) if hook is not None else None
     out = model(input_ids=ids, attention_mask=attn, position_ids=position_ids, use_cache=True)
-    past = out.past_key_values
-    logits = out.logits[:, -1, :]
     next_pos = position_ids[:, -1:] + 1
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     produced: list[list[int]] = [[] for _ in range(batch)]
     for step in range(max_new_tokens):
-        if temperature and temperature > 0:
-            probs = torch.softmax(logits.float() / temperature, dim=-1).cpu()
-            token = torch.stack([torch.multinomial(probs[i], 1, generator=generators[i])[0] for i in range(batch)]).to(
-                device
-            )
-        else:
-            token = logits.argmax(dim=-1)
+        token = _next_tokens(out.logits[:, -1, :], temperature, generators)
         token = torch.where(finished, torch.full_like(token, pad_id), token)
         for i in range(batch):
             if not finished[i]:
@@ -102,17 +109,24 @@ def _decode_batch(
             break
         attn = torch.cat([attn, torch.ones((batch, 1), dtype=attn.dtype, device=device)], dim=1)
         if hook is not None:
-            # FSSV steers each new token; prompt-only placements leave decoding untouched.
-            hook.mask = decode_mask
+            hook.mask = decode_mask  # FSSV steers each new token; prompt-only placements leave decoding alone
         out = model(
-            input_ids=token[:, None], attention_mask=attn, position_ids=next_pos, past_key_values=past, use_cache=True
+            input_ids=token[:, None], attention_mask=attn, position_ids=next_pos, cache=out.cache, use_cache=True
         )
-        past = out.past_key_values
-        logits = out.logits[:, -1, :]
         next_pos = next_pos + 1
     if hook is not None:
         hook.mask = None
     return produced
+
+
+def _placements(steering: Steering | None, n: int) -> list[PositionSpec] | None:
+    if steering is None:
+        return None
+    if isinstance(steering.positions, (list, tuple)):
+        if len(steering.positions) != n:
+            raise ValueError(f"steering.positions has {len(steering.positions)} entries for {n} prompts")
+        return [as_spec(p) for p in steering.positions]
+    return [as_spec(steering.positions)] * n
 
 
 def generate(
@@ -144,37 +158,28 @@ def generate(
     all_ids = [template_ids(tokenizer, p) for p in prompts]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     eos = eos_ids(model, tokenizer)
-    specs = None
-    if steering is not None:
-        per_row = isinstance(steering.positions, (list, tuple))
-        if per_row and len(steering.positions) != len(prompts):
-            raise ValueError(f"steering.positions has {len(steering.positions)} entries for {len(prompts)} prompts")
-        specs = [as_spec(p) for p in steering.positions] if per_row else [as_spec(steering.positions)] * len(prompts)
+    specs = _placements(steering, len(prompts))
+    ids = sample_ids if sample_ids is not None else list(range(len(prompts)))
     results: list[Generation] = []
-    starts = range(0, len(prompts), batch_size)
-
-    def run(hook):
-        for start in tqdm(starts, desc=desc, disable=not progress, unit="batch"):
+    with optional_hook(
+        model, getattr(steering, "layer", None), getattr(steering, "module", None), getattr(steering, "factor", 1.0)
+    ) as hook:
+        for start in tqdm(range(0, len(prompts), batch_size), desc=desc, disable=not progress, unit="batch"):
             idx = list(range(start, min(start + batch_size, len(prompts))))
-            rows = [steering.rows[i] for i in idx] if steering is not None else None
             new = _decode_batch(
                 model,
                 [all_ids[i] for i in idx],
                 pad_id,
                 eos,
                 hook,
-                rows,
+                [steering.rows[i] for i in idx] if steering is not None else None,
                 [specs[i] for i in idx] if specs else None,
                 max_new_tokens,
                 temperature,
-                _row_generators(seed, [sample_ids[i] for i in idx] if sample_ids else idx),
+                _row_generators(seed, [ids[i] for i in idx]),
             )
-            for i, toks in zip(idx, new):
-                text = tokenizer.decode(toks, skip_special_tokens=True)
-                results.append(Generation(all_ids[i], toks, text))
-
-    with optional_hook(
-        model, getattr(steering, "layer", None), getattr(steering, "module", None), getattr(steering, "factor", 1.0)
-    ) as hook:
-        run(hook)
+            results += [
+                Generation(all_ids[i], toks, tokenizer.decode(toks, skip_special_tokens=True))
+                for i, toks in zip(idx, new)
+            ]
     return results

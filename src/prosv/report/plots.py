@@ -79,18 +79,9 @@ def save_figure(fig, path) -> Path:
     return path
 
 
-def plot_main_scores(main: pd.DataFrame, *, model: str | None = None, show_paper: bool = True):
-    """Overall score per method (95% CI over concepts), with the paper's number beside it, and the
-    three rating means. Factor-grid rows are hatched."""
-    main = require(main, "main", ["method", "protocol", "overall", "overall_lo", "overall_hi", *RATINGS])
-    style()
-    df = main.reset_index(drop=True)
-    judge = single(df.get("judge"))
+def _overall_panel(ax, df: pd.DataFrame, model: str | None, show_paper: bool) -> None:
     names = list(df["method"])
     colors = palette(dict(zip(names, families(df))))
-    fig, (ax, ax2) = plt.subplots(
-        1, 2, figsize=(max(9, 1.6 * len(df) + 5), 4.4), gridspec_kw={"width_ratios": [1.1, 1]}
-    )
     x = np.arange(len(df))
     err = np.vstack(
         [(df["overall"] - df["overall_lo"]).clip(lower=0), (df["overall_hi"] - df["overall"]).clip(lower=0)]
@@ -108,16 +99,10 @@ def plot_main_scores(main: pd.DataFrame, *, model: str | None = None, show_paper
     for b, proto in zip(bars, df["protocol"]):
         if proto == E.PROTOCOL_FACTOR_GRID:
             b.set_hatch("//")
-    col, same = paper_model(model)
-    if show_paper:
-        px, py = [], []
-        for i, r in df.iterrows():
-            key = paper_key(r)
-            if key is not None:
-                px.append(i)
-                py.append(PAPER_MAIN[key][col])
-        if px:
-            ax.scatter(px, py, marker="D", s=36, color="white", edgecolor="black", zorder=5, label=paper_label(model))
+    col, _ = paper_model(model)
+    marks = [(i, PAPER_MAIN[key][col]) for i, r in df.iterrows() if (key := paper_key(r)) is not None]
+    if show_paper and marks:
+        ax.scatter(*zip(*marks), marker="D", s=36, color="white", edgecolor="black", zorder=5, label=paper_label(model))
     for xi, v in zip(x, df["overall"]):
         if not isna(v):
             ax.text(
@@ -130,13 +115,16 @@ def plot_main_scores(main: pd.DataFrame, *, model: str | None = None, show_paper
                 bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
             )
     ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_xlabel("")
     ax.set_ylabel("overall score (0-2, harmonic mean)")
     ax.set_ylim(0, max(2.0 if df["overall_hi"].max() > 1.2 else 1.3, float(np.nanmax(df["overall_hi"])) * 1.1))
     ax.legend(loc="upper left", fontsize=8)
-    ax.set_title(
-        "Overall steering score"
-        + (" (hatched: factor grid)" if (df["protocol"] == E.PROTOCOL_FACTOR_GRID).any() else "")
-    )
+    grid = (df["protocol"] == E.PROTOCOL_FACTOR_GRID).any()
+    ax.set_title("Overall steering score" + (" (hatched: factor grid)" if grid else ""))
+
+
+def _ratings_panel(ax, df: pd.DataFrame) -> None:
+    names = list(df["method"])
     long = df.melt(id_vars=["method"], value_vars=list(RATINGS), var_name="rating", value_name="score")
     long["rating"] = long["rating"].str.replace("_score", "", regex=False)
     sns.barplot(
@@ -144,22 +132,33 @@ def plot_main_scores(main: pd.DataFrame, *, model: str | None = None, show_paper
         x="method",
         y="score",
         hue="rating",
-        ax=ax2,
+        ax=ax,
         palette="muted",
         order=names,
         edgecolor="black",
         linewidth=0.4,
     )
-    ax2.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    ax2.set_ylim(0, 2.05)
-    ax2.set_ylabel("mean rating (0-2)")
-    ax2.set_xlabel("")
-    ax2.set_title("Concept, instruction and fluency ratings")
-    ax2.legend(title=None, fontsize=8, ncol=3, loc="upper left")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_ylim(0, 2.05)
+    ax.set_ylabel("mean rating (0-2)")
     ax.set_xlabel("")
-    n = single(df.get("n_concepts"))
-    protos = single(df["protocol"])
-    fig.suptitle(figure_title(f"Main results ({n} concepts)", model, judge, protos), fontsize=11)
+    ax.set_title("Concept, instruction and fluency ratings")
+    ax.legend(title=None, fontsize=8, ncol=3, loc="upper left")
+
+
+def plot_main_scores(main: pd.DataFrame, *, model: str | None = None, show_paper: bool = True):
+    """Overall score per method (95% CI over concepts), with the paper's number beside it, and the
+    three rating means. Factor-grid rows are hatched."""
+    main = require(main, "main", ["method", "protocol", "overall", "overall_lo", "overall_hi", *RATINGS])
+    style()
+    df = main.reset_index(drop=True)
+    fig, (ax, ax2) = plt.subplots(
+        1, 2, figsize=(max(9, 1.6 * len(df) + 5), 4.4), gridspec_kw={"width_ratios": [1.1, 1]}
+    )
+    _overall_panel(ax, df, model, show_paper)
+    _ratings_panel(ax2, df)
+    what = f"Main results ({single(df.get('n_concepts'))} concepts)"
+    fig.suptitle(figure_title(what, model, single(df.get("judge")), single(df["protocol"])), fontsize=11)
     fig.tight_layout()
     return fig
 

@@ -56,6 +56,19 @@ def agreement(pred: Sequence[int], gold: Sequence[int]) -> dict[str, float]:
     }
 
 
+def _fit_axes(df, feats, axis_features, l2, cal, held) -> tuple[dict, dict]:
+    """Each axis's ordinal model fitted on the calibrate rows; agreement on both splits."""
+    axes, metrics = {}, {}
+    for axis in AXES:
+        cols = axis_features[axis]
+        y = df[f"{axis}_rating"].to_numpy()
+        model = fit_ordinal(feats.loc[cal, cols].to_numpy(), y[cal], cols, l2=l2)
+        pred = np.array([model.predict(row)[0] for row in feats[cols].to_dict("records")])
+        axes[axis] = asdict(model)
+        metrics[axis] = {"calibrate": agreement(pred[cal], y[cal]), "heldout": agreement(pred[held], y[held])}
+    return axes, metrics
+
+
 def calibrate_offline_judge(
     path: str | Path | None = None,
     out: str | Path | None = DEFAULT_THRESHOLDS,
@@ -83,14 +96,7 @@ def calibrate_offline_judge(
     seconds = time.perf_counter() - t0
     cal = (df["split"] == "calibrate").to_numpy()
     held = (df["split"] == "heldout").to_numpy()
-    axes, metrics = {}, {}
-    for axis in AXES:
-        cols = axis_features[axis]
-        y = df[f"{axis}_rating"].to_numpy()
-        model = fit_ordinal(feats.loc[cal, cols].to_numpy(), y[cal], cols, l2=l2)
-        pred = np.array([model.predict(row)[0] for row in feats[cols].to_dict("records")])
-        axes[axis] = asdict(model)
-        metrics[axis] = {"calibrate": agreement(pred[cal], y[cal]), "heldout": agreement(pred[held], y[held])}
+    axes, metrics = _fit_axes(df, feats, axis_features, l2, cal, held)
     thresholds = {
         "format": "prosv offline judge thresholds v1",
         "feature_version": FEATURE_VERSION,
@@ -113,7 +119,6 @@ def calibrate_offline_judge(
         },
     }
     if out is not None:
-        out = Path(out)
         write_json(out, thresholds)
     if verbose:
         print(format_metrics(metrics))
