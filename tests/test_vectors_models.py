@@ -24,7 +24,7 @@ def test_vector_round_trip_keeps_tensors_metadata_and_behaviour(tiny_model, toke
         concepts=["cats", "dogs"],
     )
     vf = load_vectors(path)
-    assert vf.layer == 2 and vf.positions == "p2+s2" and vf.metadata["method"] == "sv"
+    assert vf.layer == 2 and vf.positions == "p2+s2" and vf.intervention == "sv" and vf.method == "sv"
     assert vf.metadata["model"] == "org/tiny" and vf.metadata["hyperparameters"] == hp
     assert vf.metadata["config_hash"] == config_hash(
         {
@@ -59,6 +59,39 @@ def test_loreft_round_trip(tmp_path):
     back = load_vectors(path).module
     for name, t in module.state_tensors().items():
         torch.testing.assert_close(back.state_tensors()[name], t)
+
+
+def test_method_and_intervention_have_their_own_names_and_old_files_still_load(tmp_path):
+    module = SteeringVectors(torch.tensor([2.0]), torch.ones(1, 8))
+    new = load_vectors(
+        save_vectors(
+            tmp_path / "new.safetensors",
+            module,
+            model="m",
+            layer=1,
+            positions="all",
+            loss="lang",
+            hyperparameters={},
+            method="fssv_lang",
+        )
+    )
+    assert (new.intervention, new.method, new.metadata["format"]) == ("sv", "fssv_lang", "prosv-vectors/2")
+    # format 1 called the kind `method` and the workflow's name `method_name`
+    old = {
+        "format": "prosv-vectors/1",
+        "method": "sv",
+        "method_name": "prosv_lang",
+        "model": "m",
+        "layer": "1",
+        "positions": "p2+s2",
+        "loss": "lang",
+        "hyperparameters": "{}",
+        "concepts": "[0]",
+    }
+    save_file(module.state_tensors(), str(tmp_path / "old.safetensors"), metadata=old)
+    back = load_vectors(tmp_path / "old.safetensors")
+    assert (back.intervention, back.method) == ("sv", "prosv_lang")
+    torch.testing.assert_close(back.module.state_tensors()["v"], module.state_tensors()["v"])
 
 
 def test_foreign_safetensors_file_is_rejected(tmp_path):

@@ -133,16 +133,3 @@ def paired_comparison(
         units_needed(ci["mean"], sd),
         confidence=confidence,
     )
-
-
-def unpaired_interval(
-    a: pd.Series, b: pd.Series, *, n_boot: int = DEFAULT_BOOT, seed: int = 0, confidence: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of mean(a) - mean(b) resampling each side on its own: what one
-    gets by ignoring the pairing (for comparison; wider whenever concepts share an effect)."""
-    rng = np.random.default_rng(seed)
-    x, y = (np.asarray(s, dtype=float)[~np.isnan(np.asarray(s, dtype=float))] for s in (a, b))
-    diffs = _boot_means(x, n_boot, rng) - _boot_means(y, n_boot, rng)
-    tail = (1 - confidence) / 2
-    lo, hi = np.quantile(diffs, [tail, 1 - tail])
-    return float(lo), float(hi)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from .alpaca import load_alpaca_eval
-from .axbench import load_axbench_concept500, load_axbench_hub, load_contrastive_pairs
+from .axbench import concept_positives, load_axbench_concept500, load_axbench_hub, load_contrastive_pairs
 from .embedded import load_embedded
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def _axbench(data_cfg, concept_ids):
         .drop_duplicates("concept_id")
         .reset_index(drop=True)
     )
-    pos = table[(table.category == "positive") & table.concept_id.isin(concept_ids)]
+    pos = pd.concat([concept_positives(table, c) for c in concept_ids], ignore_index=True)
     pairs = pos.assign(instruction_id=-1, neutral_response=None, source="axbench", keep=True)
     contrastive = data_cfg.get("contrastive_path")
     if contrastive:
