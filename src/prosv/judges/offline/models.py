@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,31 +61,12 @@ def prepare_fluency_lm(name: str = DEFAULT_FLUENCY_LM, root: str | Path | None =
             "(or use fluency_lm='smollm2-135m' with thresholds calibrated for it)"
         ) from exc
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    from ...models import convert_gguf
+
     with tempfile.TemporaryDirectory(prefix="prosv-fluency-lm-") as tmp:
         gguf = gemma_pkg.assemble(Path(tmp) / gemma_pkg.MODEL_NAME)
-        log.info("converting %s to a safetensors folder (once, ~1 min)", gguf.name)
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        # GGUF-loaded models are marked quantised and refuse to save; the weights are dequantised.
-        model.hf_quantizer = None
-        model.is_quantized = False
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model = model.to(torch.bfloat16)
-        model.config.prosv_source = FLUENCY_LMS[name]
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
-        model.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
-        if (dest / "config.json").exists() and not force:
-            shutil.rmtree(staging)  # someone else finished first
-        else:
-            if dest.exists():
-                shutil.rmtree(dest)
-            staging.rename(dest)
-    return dest
+        return convert_gguf(gguf, dest, source=FLUENCY_LMS[name], dtype=torch.bfloat16, force=force)
 
 
 class Embedder:
