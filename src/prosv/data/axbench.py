@@ -9,7 +9,6 @@ Tidy shapes:
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .hub import hub_file, hub_snapshot
-from .tables import DataValidationError, is_int, nonempty_str, read_table, require_columns, table_files
+from .tables import DataValidationError, is_int, json_lines, nonempty_str, read_table, require_columns, table_files
 
 AXBENCH_NEGATIVE_CONCEPT = "EEEEE"  # output_concept of AxBench's shared negatives
 AXBENCH_POSITIVES_PER_CONCEPT = 72
@@ -26,6 +25,26 @@ CONTRASTIVE_COLUMNS = ("concept_id", "concept", "instruction", "chosen", "reject
 HUB_AXBENCH_CONCEPT10 = "pyvene/axbench-concept10"
 HUB_AXBENCH_CONCEPT16K = "pyvene/axbench-concept16k"
 HUB_CONTRASTIVE = "colored-dye/concept500-contrastive"
+
+
+def _metadata_row(path: Path, lineno: int, rec: dict, default_id: int) -> dict:
+    if not nonempty_str(rec.get("concept")):
+        raise DataValidationError(f"{path}: line {lineno}: missing or empty 'concept'")
+    concept = rec["concept"]
+    genre = rec.get("genre") or rec.get("concept_genre")
+    if genre is None and isinstance(rec.get("concept_genres_map"), dict):
+        genres = rec["concept_genres_map"].get(concept) or next(iter(rec["concept_genres_map"].values()), None)
+        genre = genres[0] if isinstance(genres, list) and genres else genres
+    cid = rec.get("concept_id", default_id)
+    if not is_int(cid):
+        try:
+            cid = int(cid)
+        except (TypeError, ValueError):
+            raise DataValidationError(f"{path}: line {lineno}: concept_id should be an integer, got {cid!r}") from None
+    row = {"concept_id": cid, "concept": concept, "genre": genre}
+    if "ref" in rec:
+        row["ref"] = rec["ref"]
+    return row
 
 
 def read_axbench_metadata(path: str | os.PathLike) -> pd.DataFrame:
@@ -37,33 +56,10 @@ def read_axbench_metadata(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = Path(path)
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataValidationError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
-            if not nonempty_str(rec.get("concept")):
-                raise DataValidationError(f"{path}: line {lineno}: missing or empty 'concept'")
-            concept = rec["concept"]
-            genre = rec.get("genre") or rec.get("concept_genre")
-            if genre is None and isinstance(rec.get("concept_genres_map"), dict):
-                genres = rec["concept_genres_map"].get(concept) or next(iter(rec["concept_genres_map"].values()), None)
-                genre = genres[0] if isinstance(genres, list) and genres else genres
-            cid = rec.get("concept_id", len(rows))
-            if not is_int(cid):
-                try:
-                    cid = int(cid)
-                except (TypeError, ValueError):
-                    raise DataValidationError(
-                        f"{path}: line {lineno}: concept_id should be an integer, got {cid!r}"
-                    ) from None
-            row = {"concept_id": cid, "concept": concept, "genre": genre}
-            if "ref" in rec:
-                row["ref"] = rec["ref"]
-            rows.append(row)
+    for lineno, rec, bad in json_lines(path):
+        if bad:
+            raise DataValidationError(f"{path}: {bad}")
+        rows.append(_metadata_row(path, lineno, rec, default_id=len(rows)))
     if not rows:
         raise DataValidationError(f"{path}: file is empty (no JSON records)")
     df = pd.DataFrame(rows)

@@ -28,7 +28,7 @@ import jsonschema
 import pandas as pd
 
 from .schemas import CONCEPT_SPLITS, TABLES, TableSpec
-from .tables import DataValidationError
+from .tables import DataValidationError, json_lines
 
 _MAX_REPORTED = 10
 
@@ -95,20 +95,12 @@ def read_jsonl_table(path: str | os.PathLike, table: TableSpec | str) -> pd.Data
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found")
     records, linenos, problems = [], [], []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(f"line {lineno}: not valid JSON ({exc.msg})")
-                continue
-            found = _problems(rec, validator)
-            problems += [f"line {lineno}: {p}" for p in found]
-            if not found:
-                records.append(rec)
-                linenos.append(lineno)
+    for lineno, rec, bad in json_lines(path):
+        found = [bad] if bad else [f"line {lineno}: {p}" for p in _problems(rec, validator)]
+        problems += found
+        if not found:
+            records.append(rec)
+            linenos.append(lineno)
     if problems:
         shown = "\n  ".join(problems[:_MAX_REPORTED])
         more = f"\n  ... and {len(problems) - _MAX_REPORTED} more" if len(problems) > _MAX_REPORTED else ""

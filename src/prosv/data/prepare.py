@@ -22,20 +22,10 @@ import pandas as pd
 from .alpaca import load_alpaca_eval
 from .axbench import concept_positives, load_axbench_concept500, load_axbench_hub, load_contrastive_pairs
 from .embedded import load_embedded
+from .writer import PAIR_COLUMNS, write_concept_responses
 
 log = logging.getLogger(__name__)
 
-PAIR_COLUMNS = [
-    "concept_id",
-    "concept",
-    "genre",
-    "instruction_id",
-    "instruction",
-    "response",
-    "neutral_response",
-    "source",
-    "keep",
-]
 
 # our wording for hub concepts, which come without steering or suppression instructions
 STEERING_TEMPLATE = "In your answer, bring in {concept}."
@@ -73,8 +63,6 @@ def prepare_study_data(
 
 
 def _embedded(data_cfg, concept_ids, load_model, seed, writer):
-    from .writer import write_concept_responses
-
     data_dir = data_cfg.get("data_dir")
     embedded = load_embedded(data_dir)
     concepts = embedded["concepts"]

@@ -58,3 +58,15 @@ def is_int(v) -> bool:
 
 def nonempty_str(v) -> bool:
     return isinstance(v, str) and v.strip() != ""
+
+
+def json_lines(path: Path):
+    """(line number, record or None, problem or None) for each non-blank line of a JSON Lines file."""
+    with Path(path).open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line), None
+            except json.JSONDecodeError as exc:
+                yield lineno, None, f"line {lineno}: not valid JSON ({exc.msg})"

@@ -147,6 +147,19 @@ def _load_local_split(path: Path, split: str, config: str | None) -> pd.DataFram
     raise FileNotFoundError(f"{path}: not found")
 
 
+def _tiny_raw(path, repo_id: str, config: str, split: str, revision, cache_dir, loader: str) -> pd.DataFrame:
+    if path is not None:
+        return _load_local_split(Path(path), split, config)
+    return _load_hub_table(
+        repo_id,
+        config,
+        split,
+        revision=revision,
+        cache_dir=cache_dir,
+        how_to_provide=f"{loader}('path/to/{repo_id.split('/')[-1]} {split} parquet/jsonl')",
+    )
+
+
 def load_tiny_gsm8k(
     path: str | os.PathLike | None = None,
     *,
@@ -158,18 +171,7 @@ def load_tiny_gsm8k(
 ) -> pd.DataFrame:
     """tinyGSM8K (100 items) normalised to ``id, question, answer (int), steps (int), solution``
     like the embedded arithmetic tasks. ``path``: a local table file or folder (e.g. a hub snapshot)."""
-    if path is not None:
-        raw = _load_local_split(Path(path), split, config)
-    else:
-        raw = _load_hub_table(
-            repo_id,
-            config,
-            split,
-            revision=revision,
-            cache_dir=cache_dir,
-            how_to_provide="load_tiny_gsm8k('path/to/tinyGSM8k test parquet/jsonl')",
-        )
-    return normalize_tiny_gsm8k(raw)
+    return normalize_tiny_gsm8k(_tiny_raw(path, repo_id, config, split, revision, cache_dir, "load_tiny_gsm8k"))
 
 
 def load_tiny_mmlu(
@@ -183,15 +185,4 @@ def load_tiny_mmlu(
 ) -> pd.DataFrame:
     """tinyMMLU (100 items) normalised to ``id, question, choices, answer (A-D), subject`` like the
     embedded multiple-choice tasks. ``path``: a local table file or folder."""
-    if path is not None:
-        raw = _load_local_split(Path(path), split, config)
-    else:
-        raw = _load_hub_table(
-            repo_id,
-            config,
-            split,
-            revision=revision,
-            cache_dir=cache_dir,
-            how_to_provide="load_tiny_mmlu('path/to/tinyMMLU test parquet/jsonl')",
-        )
-    return normalize_tiny_mmlu(raw)
+    return normalize_tiny_mmlu(_tiny_raw(path, repo_id, config, split, revision, cache_dir, "load_tiny_mmlu"))

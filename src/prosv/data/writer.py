@@ -15,6 +15,19 @@ import pandas as pd
 
 from ..generation import generate
 
+# the columns of a training-pair table
+PAIR_COLUMNS = [
+    "concept_id",
+    "concept",
+    "genre",
+    "instruction_id",
+    "instruction",
+    "response",
+    "neutral_response",
+    "source",
+    "keep",
+]
+
 
 def concept_prompt(instruction: str, steering_instruction: str) -> str:
     """The user turn that asks for a concept-laden answer.
@@ -137,16 +150,4 @@ def _exemplar_rows(model, tokenizer, concepts, exemplars, max_new_tokens, seed, 
         neutral_response=[cut_to_tokens(tokenizer, g.text.strip(), max_new_tokens) for g in neutral],
         source="exemplar",
         keep=True,
-    )[
-        [
-            "concept_id",
-            "concept",
-            "genre",
-            "instruction_id",
-            "instruction",
-            "response",
-            "neutral_response",
-            "source",
-            "keep",
-        ]
-    ]
+    )[PAIR_COLUMNS]

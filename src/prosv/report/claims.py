@@ -123,60 +123,33 @@ def _sides(df: pd.DataFrame, loss: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return df[prompt_only(df)], df[families(df) == "fssv"]
 
 
-def _claim_overall(concepts: pd.DataFrame | None, boot: dict) -> list[dict]:
+def _prosv_vs_fssv(claim: int, what: str, df: pd.DataFrame | None, value: str, boot: dict) -> list[dict]:
+    """PrOSV against FSSV per loss on one per-concept value (the paper: PrOSV higher)."""
     rows = []
     for loss in ("lang", "simpo"):
-        what = f"overall score, PrOSV vs FSSV ({loss})"
-        if concepts is None:
-            rows.append(_row(2, what, "PrOSV", "FSSV", None, 1))
+        label = f"{what}, PrOSV vs FSSV ({loss})"
+        if df is None:
+            rows.append(_row(claim, label, "PrOSV", "FSSV", None, 1))
             continue
-        p, f = _sides(_factor_free(concepts), loss)
+        p, f = _sides(df, loss)
         if p.empty or f.empty:
             continue
         pm, fm = p.method.iloc[0], f.method.iloc[0]
-        rows.append(
-            _row(
-                2,
-                what,
-                pm,
-                fm,
-                paired_comparison(_series(p[p.method == pm], "overall"), _series(f[f.method == fm], "overall"), **boot),
-                1,
-            )
-        )
-    return rows or [_row(2, "overall score, PrOSV vs FSSV", "PrOSV", "FSSV", None, 1)]
+        comp = paired_comparison(_series(p[p.method == pm], value), _series(f[f.method == fm], value), **boot)
+        rows.append(_row(claim, label, pm, fm, comp, 1))
+    return rows or [_row(claim, f"{what}, PrOSV vs FSSV", "PrOSV", "FSSV", None, 1)]
+
+
+def _claim_overall(concepts: pd.DataFrame | None, boot: dict) -> list[dict]:
+    return _prosv_vs_fssv(2, "overall score", None if concepts is None else _factor_free(concepts), "overall", boot)
 
 
 # -- 3: utility
 
 
 def _claim_utility(utility: pd.DataFrame | None, boot: dict) -> list[dict]:
-    rows = []
-    for loss in ("lang", "simpo"):
-        what = f"relative accuracy at factor 1, PrOSV vs FSSV ({loss})"
-        if utility is None:
-            rows.append(_row(3, what, "PrOSV", "FSSV", None, 1))
-            continue
-        at1 = utility[(utility["factor"].astype(float) - 1.0).abs() < 1e-9]
-        p, f = _sides(at1, loss)
-        if p.empty or f.empty:
-            continue
-        pm, fm = p.method.iloc[0], f.method.iloc[0]
-        rows.append(
-            _row(
-                3,
-                what,
-                pm,
-                fm,
-                paired_comparison(
-                    _series(p[p.method == pm], "relative_accuracy"),
-                    _series(f[f.method == fm], "relative_accuracy"),
-                    **boot,
-                ),
-                1,
-            )
-        )
-    return rows or [_row(3, "relative accuracy, PrOSV vs FSSV", "PrOSV", "FSSV", None, 1)]
+    at1 = None if utility is None else utility[(utility["factor"].astype(float) - 1.0).abs() < 1e-9]
+    return _prosv_vs_fssv(3, "relative accuracy at factor 1", at1, "relative_accuracy", boot)
 
 
 # -- 4: robustness at equal utility
