@@ -35,6 +35,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/utility.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/tune.smk"
 
 
 rule all:

@@ -3,6 +3,7 @@
 - :mod:`.steering`: the main evaluation's responses (methods, baselines, the factor grid);
 - :mod:`.location`: the location search and its choice;
 - :mod:`.scaling`: factor init x factor rate, alpha fixed, SGD, rate transfer;
+- :mod:`.tuning`: the sweep behind a model's recommended settings;
 - :mod:`.utility`: accuracy on general tasks under steering;
 - :mod:`.robustness`: steering under the concept-suppression attack;
 - :mod:`.loreft`: rank-1 LoReFT against PrOSV, and the hidden-state spread behind it.
@@ -22,6 +23,7 @@ from .loreft import (
 from .robustness import attack_generations, attack_prompts
 from .scaling import ScalingCell, run_scaling, scaling_cells, scaling_generations, scaling_prompts
 from .steering import BASELINES, baseline_responses, vector_labels, vector_responses
+from .tuning import recommended_settings, tuning_cells, tuning_markdown, tuning_table
 from .utility import (
     UTILITY_TASKS,
     Condition,
@@ -77,4 +79,8 @@ __all__ = [
     "utility_conditions",
     "vector_labels",
     "vector_responses",
+    "recommended_settings",
+    "tuning_cells",
+    "tuning_markdown",
+    "tuning_table",
 ]

@@ -30,6 +30,8 @@ class ScalingCell:
     lr_scaling: str = "raw"
     c_v: float | None = None  # None: the base method's
     eta_v: float | None = None
+    epochs: int | None = None  # None: the base method's budget
+    batch_size: int | None = None
 
     def train_config(self, base: TrainConfig) -> TrainConfig:
         changes = dict(
@@ -40,10 +42,9 @@ class ScalingCell:
             lr_scaling=self.lr_scaling,
             intervention="sv",
         )
-        if self.c_v is not None:
-            changes["c_v"] = self.c_v
-        if self.eta_v is not None:
-            changes["eta_v"] = self.eta_v
+        for key in ("c_v", "eta_v", "epochs", "batch_size"):
+            if getattr(self, key) is not None:
+                changes[key] = getattr(self, key)
         return replace(base, **changes).validate()
 
 
@@ -158,6 +159,8 @@ def run_scaling(
                 "eta_v": cfg.eta_v,
                 "lr_alpha": res.lr_alpha,
                 "lr_v": res.lr_v,
+                "epochs": cfg.epochs,
+                "batch_size": cfg.batch_size,
                 "alpha_final": float(final["alpha"].mean()),
                 "final_loss": float(last.groupby("concept").loss.mean().mean()),
                 "first_loss": float(res.losses[res.losses.epoch == 0].groupby("concept").loss.mean().mean()),
