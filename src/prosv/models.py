@@ -86,9 +86,9 @@ def cpu_has_native_bf16() -> bool:
     return native()
 
 
-# measured by benchmarks/dtype.py on the reference machine (AVX512-BF16): a forward pass of the embedded
-# model in fp32 takes this many times as long as in bf16
-FP32_COST = 2.6
+# benchmarks/dtype.py on 2 shared cores of an AMD EPYC with AVX512-BF16: a forward pass of the embedded
+# model in fp32 took 1.17x and 1.71x as long as in bf16 (two runs, load average 6-8); the larger is quoted
+FP32_COST = 1.7
 _warned_fallback = False
 
 
@@ -97,7 +97,7 @@ def _warn_fp32_fallback() -> None:
     if not _warned_fallback:
         _warned_fallback = True
         log.warning(
-            "this CPU has no native bf16 (no avx512_bf16 or amx_bf16): the model runs in fp32, about %.1fx "
+            "this CPU has no native bf16 (no avx512_bf16 or amx_bf16): the model runs in fp32, up to %.1fx "
             "the time of a bf16 run on a CPU that has it, and its numbers differ slightly from a bf16 run's "
             "(set PROSV_CPU_DTYPE=float32 to choose fp32 knowingly and silence this)",
             FP32_COST,
@@ -105,7 +105,7 @@ def _warn_fp32_fallback() -> None:
 
 
 def default_dtype(device: torch.device | str) -> torch.dtype:
-    """bf16 on CUDA and on CPUs with native bf16 (fp32 forward passes take FP32_COST times as long there),
+    """bf16 on CUDA and on CPUs with native bf16 (fp32 forward passes take up to FP32_COST times as long there),
     fp32 elsewhere, with a warning in the log: the run is slower and its numbers are not a bf16 run's.
     PROSV_CPU_DTYPE=float32 forces fp32 on any CPU."""
     if torch.device(device).type == "cuda":
