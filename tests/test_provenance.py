@@ -117,3 +117,10 @@ def test_every_job_log_says_what_it_runs_on(tmp_path):
     assert f"transformers {transformers.__version__}" in line and "cpu Old CPU" in line and "cpu_flags avx2" in line
     assert "native_bf16 no" in line
     assert "WARNING" in text and "no native bf16" in text
+
+
+def test_records_from_several_files_combine_in_the_record_order():
+    a = {"dtype": "bfloat16", "device": "cpu", "torch": "2"}  # as read back: keys sorted
+    b = {"device": "cpu", "dtype": "float32", "torch": "2"}
+    assert P.combined([a, b]) == {"device": "cpu", "dtype": "bfloat16 / float32", "torch": "2"}
+    assert list(P.combined([a])) == ["device", "dtype", "torch"]

@@ -17,6 +17,7 @@ from pathlib import Path
 # AMX multiply bf16 in hardware (without them bf16 is emulated and prosv runs in fp32)
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+FIELDS = ("device", "dtype", "torch", "transformers", "python", "cpu", "cores", "cpu_flags", "native_bf16")
 
 
 @lru_cache(maxsize=1)
@@ -114,5 +115,6 @@ def recorded(vector_files) -> list[dict[str, str]]:
 
 def combined(records: list[dict[str, str]]) -> dict[str, str]:
     """One record from several: a key whose values differ lists them all (``bfloat16 / float32``)."""
-    keys = list(dict.fromkeys(k for r in records for k in r))
+    seen = dict.fromkeys(k for r in records for k in r)
+    keys = sorted(seen, key=lambda k: FIELDS.index(k) if k in FIELDS else len(FIELDS))  # the record's order
     return {k: " / ".join(dict.fromkeys(r[k] for r in records if k in r)) for k in keys}
