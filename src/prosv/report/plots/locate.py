@@ -15,7 +15,7 @@ from ...positions import as_spec
 from ..families import position_key
 from ..frames import require, single
 from ..tables import cell_intervals
-from .style import SCORE_RANGE, colour_span_label, figure_title, finish, interval_annotations, judge_note, style
+from .style import SCORE_RANGE, colour_span_label, count, figure_title, finish, interval_annotations, judge_note, style
 
 CHOSEN = dict(edgecolor="red", linewidth=3.0, linestyle="-")
 BEST = dict(edgecolor="black", linewidth=2.0, linestyle="--")
@@ -114,6 +114,6 @@ def plot_locate_heatmap(
     for ax, metric, cmap in zip(axes, ("overall", "concept_score"), ("viridis", "magma")):
         _panel(ax, loc, per, metric, cmap, layers, positions, chosen, best)
     n = single(loc.get("n_concepts"))
-    what = f"Location search: the choice among prompt-only placements ({n} development concepts)"
+    what = f"Location search: the choice among prompt-only placements ({count(n, 'development concept')})"
     finish(fig, figure_title(what, model, "factor_free"), [judge_note(judge)], legend=_legend(positions, chosen, best))
     return fig

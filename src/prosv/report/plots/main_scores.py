@@ -14,6 +14,7 @@ from ..frames import RATINGS, isna, require, single
 from ..paper import PAPER_MAIN, paper_key, paper_label, paper_model
 from .style import (
     SCORE_RANGE,
+    count,
     error_bars,
     figure_title,
     finish,
@@ -137,6 +138,6 @@ def plot_main_scores(main: pd.DataFrame, *, model: str | None = None, show_paper
     _legend_notes(ax, df, styles)
     if first_legend is not None:
         ax.add_artist(first_legend)
-    what = f"Main results ({single(df.get('n_concepts'))} concepts)"
+    what = f"Main results ({count(single(df.get('n_concepts')), 'concept')})"
     finish(fig, figure_title(what, model, single(df["protocol"])), [judge_note(single(df.get("judge")))])
     return fig

@@ -41,6 +41,11 @@ def figure_title(what: str, model: str | None = None, protocol: str | None = Non
     return what + ("\n" + ", ".join(bits) if bits else "")
 
 
+def count(n, noun: str) -> str:
+    """``1 concept``, ``4 concepts`` (n as the tables give it: a number or a joined string)."""
+    return f"{n} {noun}" if str(n) == "1" else f"{n} {noun}s"
+
+
 def finish(fig, title: str, notes: Sequence[str | None] = (), legend: Sequence | None = None) -> None:
     """Suptitle, layout, a figure-wide legend (``legend``: handles) under the axes, and footnotes (the
     judge's id, how to read the figure) under that."""

@@ -10,7 +10,7 @@ import seaborn as sns
 from ..examples import UNSTEERED
 from ..families import families
 from ..frames import isna, require, single
-from .style import error_bars, figure_title, finish, mark_zero_bars, style
+from .style import count, error_bars, figure_title, finish, mark_zero_bars, style
 
 FAMILY_ORDER = {"baseline": 1, "fssv": 2, "prompt": 3, "prosv": 4}
 
@@ -63,6 +63,6 @@ def plot_utility(utility: pd.DataFrame, *, model: str | None = None):
     ax.legend(title="task (dotted: unsteered)", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     n = single(ut.loc[ut["method"] != UNSTEERED, "n_concepts"]) if "n_concepts" in ut else None
     q = single(ut.get("n_questions"))
-    what = f"Utility under steering: accuracy per task ({q} questions x {n} concepts per steered bar)"
+    what = f"Utility under steering: accuracy per task ({q} questions x {count(n, 'concept')} per steered bar)"
     finish(fig, figure_title(what, model), ["x0.5: the vector's learned factor scaled by 0.5"])
     return fig
