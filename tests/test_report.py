@@ -267,8 +267,11 @@ def losses_frame():
 
 
 def all_tables(seed=0, **flip) -> tuple[dict, dict]:
+    from prosv.report.examples import build_examples_table
+
     rng = np.random.default_rng(seed)
-    concepts = T.build_concept_scores(rating_frames(rng, flip.get("prosv_better", True)))
+    frames = rating_frames(rng, flip.get("prosv_better", True))
+    concepts = T.build_concept_scores(frames)
     acc = accuracy_frame(flip.get("utility_better", True))
     attack = attack_frame(rng, flip.get("robust", True))
     s_losses, s_cells, s_ratings = scaling_frames(flip.get("joint_wins", True))
@@ -289,6 +292,7 @@ def all_tables(seed=0, **flip) -> tuple[dict, dict]:
         "scaling_concepts": T.scaling_by_concept(s_losses, s_cells),
         "locate": locate,
         "locate_concepts": locate_concepts,
+        "examples": build_examples_table(frames),
     }
     return tables, choice
 
@@ -498,8 +502,15 @@ def test_render_all_writes_readable_pngs_and_markdown(tmp_path):
         summary=tmp_path / "SUMMARY.md",
         model=MODEL,
         choice=choice,
+        summary_html=tmp_path / "report" / "SUMMARY.html",
+        tables_html=tmp_path / "report" / "tables.html",
     )
     assert problems == {}
+    # the Snakemake report shows HTML: SUMMARY with its tables, and every table the figures use
+    page = (tmp_path / "report" / "SUMMARY.html").read_text()
+    assert "<h2>Claims</h2>" in page and page.count("<table>") >= 5 and "<td>alpha_run</td>" in page
+    listing = (tmp_path / "report" / "tables.html").read_text()
+    assert all(f"<h2>{name} (" in listing for name in tables) and "<td>1.72</td>" in listing
     for name, path in paths.items():
         img = imread(path)
         assert img.ndim == 3 and img.shape[0] > 200 and img.shape[1] > 300, name
@@ -531,3 +542,58 @@ def test_each_figure_names_its_missing_table(name, tmp_path):
         render_all(tables, {name: tmp_path / "x.png"}, model=MODEL, choice=choice)
     problems = render_all(tables, {name: tmp_path / "x.png"}, model=MODEL, choice=choice, strict=False)
     assert missing in problems[name] and imread(tmp_path / "x.png").ndim == 3
+
+
+def test_summary_utility_table_has_the_interval_its_heading_promises_and_formatted_floats(tmp_path):
+    import re
+
+    from scipy.stats import norm
+
+    from prosv.report.summary import write_summary
+
+    tables, choice = all_tables()
+    sc = tables["scaling"].copy()
+    sc["lr_alpha"] = sc["lr_alpha"] * (1 / 48)  # width-scaled rates are long floats: 0.0208333...
+    tables["scaling"] = sc
+    text = write_summary(tables, tmp_path / "S.md", model=MODEL, choice=choice, n_boot=200)
+    section = text.split("## Utility")[1].split("\n## ")[0]
+    assert "95% Wilson interval" in section.splitlines()[0] and "mean +- std over concepts" in section.splitlines()[0]
+    # the Wilson bounds, recomputed as the roots of (p_hat - p)^2 = z^2 p (1 - p) / n
+    acc = accuracy_frame()
+    part = acc[(acc.method == "alpha_run") & (acc.task == "arithmetic")]
+    k, n = part.correct.sum(), part.n.sum()
+    z = norm.ppf(0.975)
+    roots = sorted(np.roots([1 + z * z / n, -(2 * k / n + z * z / n), (k / n) ** 2]).real)
+    row = next(line for line in section.splitlines() if line.startswith("| alpha_run | 1.00 | arithmetic |"))
+    assert f"{k / n:.3f} [{roots[0]:.3f}, {roots[1]:.3f}] of {n}" in row and " +- " in row
+    assert "| unsteered | 1.00 | arithmetic |" in section and "1 (reference)" in section
+    raw = re.search(r"(?<![\d.])(?:0\.0*[1-9]\d{4,}|[1-9]\d*\.\d{5,})", text)  # 5+ significant digits
+    assert raw is None, text[raw.start() - 40 : raw.end() + 10]
+    assert "| 0.0208 |" in text.split("## Scaling study")[1] and "0.020833" not in text
+
+
+def test_summary_says_what_the_numbers_mean_in_words_by_a_fixed_rule(tmp_path):
+    from prosv.report.summary import write_summary
+
+    tables, choice = all_tables()
+    frames = rating_frames(np.random.default_rng(0))
+    frames[2] = frames[2].assign(response=[f"prosv answer {i}" for i in range(len(frames[2]))])
+    from prosv.report.examples import build_examples_table
+
+    tables["examples"] = ex = build_examples_table(frames)
+    # the rule, recomputed: PrOSV is the prompt-only lang run; its concepts ranked by concept score,
+    # the 25/50/75th percentile by nearest rank; FSSV is the `all` run with the same loss
+    prosv = frames[2]
+    scores = prosv.groupby("concept_id").concept_score.mean()
+    ranked = sorted(scores.items(), key=lambda kv: (kv[1], kv[0]))
+    expected = list(dict.fromkeys(ranked[int(np.floor(q * (len(ranked) - 1) + 0.5))][0] for q in (0.25, 0.5, 0.75)))
+    assert list(dict.fromkeys(ex.concept_id)) == expected
+    assert set(ex.method) == {"unsteered", "beta_run", "alpha_run"} and (ex.instruction_idx == 0).all()
+    first = ex[(ex.concept_id == expected[0]) & (ex.condition == "PrOSV")].iloc[0]
+    truth = prosv[(prosv.concept_id == expected[0]) & (prosv.instruction_idx == 0)].iloc[0]
+    assert first.response == truth.response and first.concept_score == truth.concept_score
+    text = write_summary(tables, tmp_path / "S.md", model=MODEL, choice=choice, n_boot=200, provenance={"dtype": "x"})
+    words = text.split("## What the numbers mean in words")[1]
+    assert truth.response in words and "25th percentile" in words
+    assert "| PrOSV | alpha_run |" in words and "| FSSV | beta_run |" in words and "| unsteered | unsteered |" in words
+    assert "Made on: dtype x." in text

@@ -110,3 +110,28 @@ def test_detectable_difference_has_80_percent_power_on_normal_data():
     assert S.units_needed(mde, sd) == n
     assert S.units_needed(mde / 2, sd) == math.ceil(4 * n * (1 - 1e-12))
     assert S.units_needed(0.0, sd) == math.inf
+
+
+@pytest.mark.parametrize("correct, n", [(0, 10), (3, 10), (10, 10), (57, 300), (1, 1)])
+def test_wilson_interval_is_the_score_test_inversion(correct, n):
+    lo, hi = S.wilson_interval(correct, n)
+    z = norm.ppf(0.975)
+    p_hat = correct / n
+    assert 0 <= lo <= p_hat <= hi <= 1
+    # both ends solve (p_hat - p)^2 = z^2 p (1 - p) / n (where the interval does not stop at 0 or 1)
+    for b in (lo, hi):
+        if 0 < b < 1:
+            assert (p_hat - b) ** 2 == pytest.approx(z * z * b * (1 - b) / n, rel=1e-9)
+    if correct == 0:
+        assert lo == 0 and hi == pytest.approx(z * z / (n + z * z))  # the closed form at zero successes
+    # coverage by simulation: about 95% of draws at p = 0.2 hold p in their interval
+    if (correct, n) == (57, 300):
+        draws = np.random.default_rng(0).binomial(n, 0.2, size=4000)
+        covered = np.mean([lo_ <= 0.2 <= hi_ for lo_, hi_ in (S.wilson_interval(k, n) for k in draws)])
+        assert 0.93 <= covered <= 0.97
+
+
+def test_wilson_interval_rejects_what_is_not_a_proportion():
+    with pytest.raises(ValueError, match="11 correct out of 10"):
+        S.wilson_interval(11, 10)
+    assert all(math.isnan(x) for x in S.wilson_interval(0, 0))

@@ -63,6 +63,25 @@ def test_paper_configs_dry_run(paper_config, tmp_path):
     assert counts["scaling"] == 1 and counts["locate"] == 1
 
 
+def test_a_cpu_run_prints_no_shell_commands_requests_no_gpu_and_logs_and_times_every_job(tmp_path):
+    import torch
+
+    results = tmp_path / "results"
+    proc = snakemake("-n", "--configfile", str(write_config(tmp_path)))
+    out = proc.stdout + proc.stderr
+    assert "profiles/default" in out, "the default profile applies to a plain `snakemake` run"
+    assert "Shell command: None" not in out
+    jobs = dict(re.findall(r"\n(?:local)?(?:rule|checkpoint) (\w+):\n(.*?)(?=\n\[|\Z)", out, re.S))
+    assert {"prepare_model", "judge", "train_locate"} <= set(jobs), sorted(jobs)
+    for rule, body in jobs.items():
+        if rule == "all":
+            continue
+        assert f"log: {results}/logs/" in body, (rule, body)
+        if not torch.cuda.is_available():
+            assert "gpu=" not in body, f"{rule} requests a GPU on a CPU-only machine"
+    assert f"benchmark: {results}/benchmarks/judge/" in jobs["judge"]
+
+
 def write_config(tmp_path, **changes):
     cfg = yaml.safe_load(TEST_CONFIG.read_text())
     cfg["results"] = str(tmp_path / "results")

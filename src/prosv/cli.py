@@ -13,21 +13,22 @@ import sys
 import time
 from pathlib import Path
 
-EPILOG = """examples:
-  prosv prepare-model
-  prosv positions --spec p2+s2 "Write a haiku about rain."
-  prosv train --data pairs.parquet --concept 0 --layer 10 --out v.safetensors --holdout 0.25
-  prosv generate --vector v.safetensors "Give me a tip for studying."
-  prosv judge evaluate --split heldout
-"""
+from .cli_examples import EXAMPLES
+
+# one example per command; each command's --help has more
+EPILOG = "examples (more in prosv COMMAND --help):\n" + "".join(
+    EXAMPLES[c].split("\n", 2)[1] + "\n" for c in ("prepare-model", "positions", "train", "generate", "judge")
+)
 
 
-class _Help(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default, unless it has none or its help already says it."""
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default, unless it has none or its help already says it; examples keep their lines."""
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "default:" in text or action.required:
+        # identity, not equality: a default of 0 or 0.0 is a value to show, unlike None or a flag's False
+        none = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if none or "default:" in text or action.required:
             return text
         return super()._get_help_string(action)
 
@@ -55,28 +56,55 @@ def _cmd_prepare_model(args) -> int:
 
 def _cmd_positions(args) -> int:
     from .models import load_model
-    from .positions import describe, template_ids
+    from .positions import default_system_prompt, describe, parse_positions, template_ids
 
+    spec = parse_positions(args.spec)  # a bad spec fails before the model loads
     _, tokenizer = load_model(args.model, device="cpu", root=args.models_root)
     ids = template_ids(tokenizer, args.instruction)
-    print(f"prompt: {len(ids)} tokens; spec {args.spec!r} selects:")
-    for index, token_id, token in describe(tokenizer, args.instruction, args.spec):
-        print(f"  {index:4d}  {token_id:7d}  {token!r}")
+    print(f"prompt: {len(ids)} tokens after {args.model}'s chat template (user turn only, generation prompt added)")
+    default = default_system_prompt(tokenizer)
+    if default:
+        print(f"note: the chat template inserts a default system prompt before the user turn: {default!r}")
+    print(f"text: {tokenizer.decode(ids)!r}")
+    picked = describe(tokenizer, args.instruction, spec)
+    print(f"spec {args.spec!r} selects {len(picked)} tokens:")
+    print(f"  {'index':>5}  {'id':>7}  {'token':<20}  text")
+    for index, token_id, token in picked:
+        print(f"  {index:5d}  {token_id:7d}  {token!r:<20}  {tokenizer.decode([token_id])!r}")
     return 0
 
 
+def _select_concept(df, concept: str, path: str):
+    """Rows of one concept, by name (``concept`` column) or id (``concept_id``); (rows, name, id)."""
+    has_name, has_id = "concept" in df.columns, "concept_id" in df.columns
+    if not (has_name or has_id):
+        raise UserError(f"--data {path}: --concept given but the file has no 'concept' or 'concept_id' column")
+    by_name = df[df["concept"].astype(str) == concept] if has_name else df.iloc[:0]
+    by_id = df[df["concept_id"].astype(str) == concept] if has_id else df.iloc[:0]
+    rows = by_name if not by_name.empty else by_id
+    if rows.empty:
+        known = sorted(df["concept"].astype(str).unique())[:10] if has_name else []
+        ids = sorted(df["concept_id"].unique().tolist())[:10] if has_id else []
+        raise UserError(
+            f"--data {path}: no training pairs for concept {concept!r} "
+            f"(names {known or '-'}, ids {ids or '-'}{', ...' if len(known) == 10 or len(ids) == 10 else ''})"
+        )
+    name = str(rows["concept"].iloc[0]) if has_name else concept
+    cid = int(rows["concept_id"].iloc[0]) if has_id else None
+    return rows, name, cid
+
+
 def _read_pairs(path: str, concept: str | None, limit: int | None):
+    """(examples, concept name, concept id) from a pairs file; name and id None when not known."""
     from .data.tables import read_table
     from .training import Example
 
     if not Path(path).is_file():
         raise UserError(f"--data {path}: file not found")
     df = read_table(Path(path))
+    name = cid = None
     if concept is not None:
-        key = "concept_id" if "concept_id" in df.columns and concept.lstrip("-").isdigit() else "concept"
-        if key not in df.columns:
-            raise UserError(f"--data {path}: --concept given but the file has no 'concept' or 'concept_id' column")
-        df = df[df[key].astype(str) == concept]
+        df, name, cid = _select_concept(df, concept, path)
     for col, alias in (("instruction", "input"), ("response", "output")):
         if col not in df.columns:
             if alias not in df.columns:
@@ -89,7 +117,8 @@ def _read_pairs(path: str, concept: str | None, limit: int | None):
     if limit:
         df = df.head(limit)
     rejected = next((c for c in ("neutral_response", "rejected") if c in df.columns), None)
-    return [Example(r.instruction, r.response, getattr(r, rejected) if rejected else None) for r in df.itertuples()]
+    examples = [Example(r.instruction, r.response, getattr(r, rejected) if rejected else None) for r in df.itertuples()]
+    return examples, name, cid
 
 
 TRAIN_OPTIONS = ("c_alpha", "eta_alpha", "c_v", "eta_v", "lr_scaling", "fixed_alpha", "epochs", "batch_size", "seed")
@@ -106,14 +135,33 @@ def train_settings(args) -> tuple[dict, dict]:
     return values, recommended
 
 
+def _check_train_args(args) -> None:
+    """What can be checked without the model: layer range (from the model's config), holdout, output."""
+    from .models import model_shape
+
+    if not 0 <= args.holdout < 1:
+        raise UserError(f"--holdout {args.holdout}: must be a fraction in [0, 1)")
+    if Path(args.out).is_dir():
+        raise UserError(f"--out {args.out}: is a directory; give a .safetensors file name")
+    shape = model_shape(args.model, args.models_root)
+    if shape is not None and not 0 <= args.layer < shape.num_layers:
+        raise UserError(
+            f"--layer {args.layer}: out of range for {args.model} ({shape.num_layers} decoder layers, "
+            f"0..{shape.num_layers - 1})"
+        )
+
+
 def _cmd_train(args) -> int:
     from .models import hidden_size, load_model, num_layers
+    from .provenance import of_model
     from .training import TrainConfig, response_loss, train
     from .vectors import save_vectors
 
     values, recommended = train_settings(args)
     cfg = TrainConfig.from_mapping(values, where="prosv train")
-    examples = _read_pairs(args.data, args.concept, args.limit)
+    _check_train_args(args)
+    examples, name, cid = _read_pairs(args.data, args.concept, args.limit)
+    name = name or args.concept or "concept"
     holdout = []
     if args.holdout:
         cut = max(1, int(len(examples) * (1 - args.holdout)))
@@ -125,7 +173,7 @@ def _cmd_train(args) -> int:
         + (f", with {', '.join(f'{k}={values[k]}' for k in given)} from the command line" if given else "")
     )
     t0 = time.time()
-    result = train(model, tokenizer, args.layer, [examples], cfg, concept_names=[args.concept or "concept"])
+    result = train(model, tokenizer, args.layer, [examples], cfg, concept_names=[name])
     last = result.losses.iloc[-1]
     print(
         f"trained on {len(examples)} pairs in {time.time() - t0:.1f} s; final loss {last.loss:.3f}"
@@ -145,9 +193,11 @@ def _cmd_train(args) -> int:
         loss=cfg.loss,
         hyperparameters=cfg.to_dict(),
         method=args.method,
-        concepts=[args.concept or "concept"],
+        concepts=[name],
         hidden_size=hidden_size(model),
         num_layers=num_layers(model),
+        provenance=of_model(model),
+        extra={"concept_ids": [cid]} if cid is not None else None,
     )
     print(f"wrote {args.out}")
     if args.losses:
@@ -161,34 +211,60 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def concept_index(vec, concept: str | None) -> int:
+    """A concept of a vector file by name, by concept id, or by its position in the file (0, 1, ...)."""
+    if concept is None:
+        return 0
+    names = [str(c) for c in vec.concepts]
+    extra = {k: json.loads(vec.metadata[k]) for k in ("concept_names", "concept_ids") if k in vec.metadata}
+    for labels in (names, *([str(x) for x in v] for v in extra.values())):
+        if concept in labels:
+            return labels.index(concept)
+    if concept.isdigit() and int(concept) < len(names):
+        return int(concept)
+    known = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    also = "".join(f"; {k}: {', '.join(map(str, v[:10]))}" for k, v in extra.items())
+    raise UserError(
+        f"--concept {concept!r}: not in {vec.path} (concepts: {known}{also}; or an index 0..{len(names) - 1})"
+    )
+
+
+def _concept_label(vec, k: int) -> str:
+    names = vec.metadata.get("concept_names")
+    name = json.loads(names)[k] if names else None
+    label = str(vec.concepts[k])
+    return f"{name!r} (concept {label})" if name and str(name) != label else repr(label)
+
+
 def _cmd_generate(args) -> int:
     from .generation import Steering, generate
-    from .models import load_model
+    from .models import load_model, resolve_model
     from .vectors import load_vectors
 
-    vec = load_vectors(args.vector)
-    model, tokenizer = load_model(
-        args.model or _local_name(vec.metadata["model"]), device=args.device, root=args.models_root
-    )
-    k = vec.index_of(args.concept) if args.concept is not None else 0
+    if args.max_new_tokens < 1 or args.temperature < 0:
+        raise UserError("--max-new-tokens must be >= 1 and --temperature >= 0")
+    vec = load_vectors(args.vector)  # the file and the concept are checked before the model loads
+    k = concept_index(vec, args.concept)
+    model_name = args.model or _local_name(vec.metadata["model"])
+    resolve_model(model_name, args.models_root)
+    model, tokenizer = load_model(model_name, device=args.device, root=args.models_root)
     module = vec.module.to(next(model.parameters()).device)
     prompts = args.prompt
     steering = Steering(
         module, vec.layer, vec.positions, rows=[k] * len(prompts) + [-1] * len(prompts), factor=args.factor
     )
-    outs = generate(
-        model,
-        tokenizer,
-        prompts + prompts,
-        steering,
-        max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature,
-        seed=args.seed,
-    )
+    gen = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+    outs = generate(model, tokenizer, prompts + prompts, steering, **gen)
     n = len(prompts)
+    alpha = getattr(vec.module, "alpha", None)
+    strength = f"alpha {float(alpha[k]) * args.factor:.2f} = learned x{args.factor:g}" if alpha is not None else ""
+    print(
+        f"steering: method {vec.method} ({vec.intervention}, loss {vec.metadata.get('loss')}) at layer {vec.layer}, "
+        f"positions {vec.positions}, concept {_concept_label(vec, k)}" + (f", {strength}" if strength else "")
+    )
     for i, prompt in enumerate(prompts):
         print(f"=== prompt: {prompt}")
-        print(f"--- steered ({vec.intervention} at L{vec.layer} {vec.positions}, factor {args.factor}):")
+        print(f"--- steered ({vec.method}: {vec.intervention} at L{vec.layer} {vec.positions}, factor {args.factor}):")
         print(outs[i].text.strip())
         print("--- unsteered:")
         print(outs[n + i].text.strip())
@@ -245,6 +321,7 @@ def _add_train(sub) -> None:
         help="train one concept's steering vector from instruction/response pairs",
         description="Unset hyper-parameters take the model's recommended settings "
         "(src/prosv/recommended.yaml), else the library defaults (TrainConfig).",
+        epilog=EXAMPLES["train"],
     )
     s.add_argument("--model", default="smollm2-135m", help="registry name, hub id or local folder")
     s.add_argument(
@@ -252,7 +329,7 @@ def _add_train(sub) -> None:
         required=True,
         help="parquet, JSON Lines, JSON or CSV with instruction and response columns (AxBench's input/output work too)",
     )
-    s.add_argument("--concept", default=None, help="select rows by concept name or concept_id")
+    s.add_argument("--concept", default=None, help="select rows by concept name or concept_id (default: every row)")
     s.add_argument("--layer", type=int, required=True, help="decoder block whose output is steered (0-indexed)")
     s.add_argument("--intervention", default="sv", choices=INTERVENTIONS, help="steering vector or LoReFT")
     s.add_argument("--method", default=None, help="a name for the run, recorded in the vector file")
@@ -292,22 +369,38 @@ def _add_train(sub) -> None:
 def _add_judge(sub) -> None:
     from .judges.offline import DEFAULT_FLUENCY_LM, DEFAULT_LM_MAX_TOKENS, DEFAULT_THRESHOLDS, FLUENCY_LMS
 
-    s = sub.add_parser("judge", help="calibrate or check the offline judge; rate a table with any judge")
+    s = sub.add_parser(
+        "judge", help="calibrate or check the offline judge; rate a table with any judge", epilog=EXAMPLES["judge"]
+    )
     jsub = s.add_subparsers(dest="judge_command", required=True)
-    c = jsub.add_parser("calibrate", help="fit the offline judge on the calibrate split, report held-out agreement")
+    add = jsub.add_parser
+    jsub.add_parser = lambda name, **kw: add(name, formatter_class=_Help, **kw)
+    c = jsub.add_parser(
+        "calibrate",
+        help="fit the offline judge on the calibrate split, report held-out agreement",
+        epilog=EXAMPLES["judge calibrate"],
+    )
     c.add_argument("--data", default=None, help="labelled responses (default: data/judge_calibration)")
     c.add_argument("--out", default=str(DEFAULT_THRESHOLDS), help="thresholds file to write")
-    c.add_argument("--fluency-lm", default=DEFAULT_FLUENCY_LM, choices=sorted(FLUENCY_LMS))
-    c.add_argument("--lm-max-tokens", type=int, default=DEFAULT_LM_MAX_TOKENS)
+    c.add_argument(
+        "--fluency-lm", default=DEFAULT_FLUENCY_LM, choices=sorted(FLUENCY_LMS), help="LM whose loss rates fluency"
+    )
+    c.add_argument(
+        "--lm-max-tokens", type=int, default=DEFAULT_LM_MAX_TOKENS, help="tokens of each response the fluency LM reads"
+    )
     c.add_argument("--l2", type=float, default=1.0, help="ridge penalty of the ordinal models")
     c.add_argument("--metrics-out", default=None, help="also write the metrics as JSON here")
-    e = jsub.add_parser("evaluate", help="agreement of a judge with the hand labels")
+    e = jsub.add_parser("evaluate", help="agreement of a judge with the hand labels", epilog=EXAMPLES["judge evaluate"])
     e.add_argument("--data", default=None, help="labelled responses (default: data/judge_calibration)")
-    e.add_argument("--split", default="heldout", choices=["heldout", "calibrate", "all"])
+    e.add_argument(
+        "--split", default="heldout", choices=["heldout", "calibrate", "all"], help="which labelled responses"
+    )
     e.add_argument("--config", default='{"kind": "offline"}', help="judge config as JSON")
-    r = jsub.add_parser("rate", help="rate a table with columns concept, instruction, response")
-    r.add_argument("input")
-    r.add_argument("output")
+    r = jsub.add_parser(
+        "rate", help="rate a table with columns concept, instruction, response", epilog=EXAMPLES["judge rate"]
+    )
+    r.add_argument("input", help="parquet, JSON Lines or CSV with concept, instruction and response columns")
+    r.add_argument("output", help="where the rated table goes (parquet); its stats beside it")
     r.add_argument("--config", default='{"kind": "offline"}', help="judge config as JSON")
     s.set_defaults(func=_cmd_judge)
 
@@ -326,32 +419,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="where embedded models are converted to "
         "(default: $PROSV_MODELS_ROOT, else $PROSV_CACHE_DIR/models, else ~/.cache/prosv/models)",
     )
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = p.add_subparsers(dest="command", required=True)
     add = sub.add_parser
     sub.add_parser = lambda name, **kw: add(name, formatter_class=fmt, **kw)  # every command shows its defaults
 
-    s = sub.add_parser("prepare-model", help="convert the embedded GGUF model into a safetensors folder")
+    s = sub.add_parser(
+        "prepare-model",
+        help="convert the embedded GGUF model into a safetensors folder",
+        epilog=EXAMPLES["prepare-model"],
+    )
     s.add_argument("--model", default="smollm2-135m", help="embedded model name")
     s.add_argument("--force", action="store_true", help="convert again even if the folder exists")
     s.set_defaults(func=_cmd_prepare_model)
 
-    s = sub.add_parser("positions", help="show which prompt tokens a position spec selects")
+    s = sub.add_parser(
+        "positions", help="show which prompt tokens a position spec selects", epilog=EXAMPLES["positions"]
+    )
     s.add_argument("--model", default="smollm2-135m", help="registry name, hub id or local folder")
-    s.add_argument("--spec", default="p2+s2", help="position spec")
+    s.add_argument("--spec", default="p2+s2", help="position spec: p<k>, s<k>, p<k>+s<m>, prompt or all")
     s.add_argument("instruction", help="the user turn")
     s.set_defaults(func=_cmd_positions)
 
     _add_train(sub)
 
-    s = sub.add_parser("generate", help="steered and unsteered responses side by side")
+    s = sub.add_parser("generate", help="steered and unsteered responses side by side", epilog=EXAMPLES["generate"])
     s.add_argument("--vector", required=True, help="a .safetensors vector file")
-    s.add_argument("--concept", default=None, help="concept name or index in the file (default: the first)")
+    s.add_argument(
+        "--concept", default=None, help="concept name, concept id, or index in the file (default: the first)"
+    )
     s.add_argument("--model", default=None, help="default: the model recorded in the vector file")
     s.add_argument("--factor", type=float, default=1.0, help="multiplies the learned alpha")
-    s.add_argument("--max-new-tokens", type=int, default=128)
+    s.add_argument("--max-new-tokens", type=int, default=128, help="length limit of each response")
     s.add_argument("--temperature", type=float, default=0.0, help="0 is greedy decoding")
     s.add_argument("--seed", type=int, default=0, help="seeds sampling")
     s.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when present)")

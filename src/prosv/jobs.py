@@ -50,7 +50,7 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 <<
 
 def start_job(snakemake) -> None:
     """Send stderr (logging, tqdm progress, warnings) to the rule's log file, pin CPU threads, keep
-    freed memory for reuse."""
+    freed memory for reuse, and log what the job runs on (device, dtype, versions, CPU features)."""
     if snakemake.log:
         Path(snakemake.log[0]).parent.mkdir(parents=True, exist_ok=True)
         sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115  (the job's whole life)
@@ -61,12 +61,29 @@ def start_job(snakemake) -> None:
     keep_freed_memory()
     torch.manual_seed(int(snakemake.config.get("seed", 42)))
     log.info("job %s: threads=%s", getattr(snakemake, "rule", "?"), snakemake.threads)
+    log.info("provenance: %s", provenance_line(snakemake.config))
+
+
+def provenance_line(config: dict) -> str:
+    """What a job of this config runs on: the configured device and dtype (as they resolve here), the
+    versions and the CPU. Resolving the dtype logs the fp32-fallback warning where it applies."""
+    from .models import default_device, resolve_dtype
+    from .provenance import describe, line
+
+    device = config.get("device", "auto")
+    device = default_device() if device in (None, "auto") else torch.device(device)
+    return line(describe(device, resolve_dtype(config.get("dtype", "auto"), device)))
 
 
 def load_configured_model(config: dict):
     from .models import load_model
+    from .provenance import line, of_model
 
-    return load_model(config["model"], device=config.get("device", "auto"), dtype=config.get("dtype", "auto"))
+    model, tokenizer = load_model(
+        config["model"], device=config.get("device", "auto"), dtype=config.get("dtype", "auto")
+    )
+    log.info("model %s loaded: %s", config["model"], line(of_model(model)))
+    return model, tokenizer
 
 
 def method_entry(config: dict, method: str) -> dict:
@@ -113,6 +130,14 @@ def concept_examples(
     return out
 
 
+def concept_names(pairs: pd.DataFrame, concept_ids: list[int]) -> list[str] | None:
+    """The name of each concept id in a pairs table (None when the table has no names)."""
+    if "concept" not in pairs.columns:
+        return None
+    names = pairs.drop_duplicates("concept_id").set_index("concept_id")["concept"]
+    return [str(names.get(cid, cid)) for cid in concept_ids]
+
+
 def save_training(
     result,
     model,
@@ -124,15 +149,18 @@ def save_training(
     hyperparameters: dict,
     seconds: float,
     concepts: list | None = None,
+    names: list[str] | None = None,
 ) -> None:
-    """Write a training run's loss log (with its labels) and its vector file; a run in which a concept
-    diverged writes neither, so a good file from an earlier run is never replaced by a bad one."""
+    """Write a training run's loss log (with its labels) and its vector file (with the concepts' ids
+    and, given ``names``, their names); a run in which a concept diverged writes neither, so a good
+    file from an earlier run is never replaced by a bad one."""
     from .files import write_parquet
     from .models import hidden_size, num_layers
+    from .provenance import of_model
     from .vectors import save_vectors
 
     cfg = result.config
-    names = concepts if concepts is not None else list(dict.fromkeys(result.losses["concept"]))
+    ids = concepts if concepts is not None else list(dict.fromkeys(result.losses["concept"]))
     if result.diverged:
         raise RuntimeError(
             f"{method} at layer {result.layer}, {cfg.positions}: concepts {result.diverged} diverged "
@@ -160,8 +188,9 @@ def save_training(
         loss=cfg.loss,
         hyperparameters=hyperparameters,
         method=method,
-        concepts=names,
+        concepts=ids,
         hidden_size=hidden_size(model),
         num_layers=num_layers(model),
-        extra={"train_seconds": round(seconds, 1)},
+        provenance=of_model(model),  # no timing here: identical runs on one machine give identical files
+        extra={"concept_names": names} if names else None,
     )

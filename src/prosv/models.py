@@ -81,22 +81,42 @@ def default_device() -> torch.device:
 
 def cpu_has_native_bf16() -> bool:
     """True when the CPU multiplies bf16 in hardware (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+    from .provenance import cpu_has_native_bf16 as native
+
+    return native()
+
+
+# benchmarks/dtype.py on 2 shared cores of an AMD EPYC with AVX512-BF16: a forward pass of the embedded
+# model in fp32 took 1.17x and 1.71x as long as in bf16 (two runs, load average 6-8); the larger is quoted
+FP32_COST = 1.7
+_warned_fallback = False
+
+
+def _warn_fp32_fallback() -> None:
+    global _warned_fallback
+    if not _warned_fallback:
+        _warned_fallback = True
+        log.warning(
+            "this CPU has no native bf16 (no avx512_bf16 or amx_bf16): the model runs in fp32, up to %.1fx "
+            "the time of a bf16 run on a CPU that has it, and its numbers differ slightly from a bf16 run's "
+            "(set PROSV_CPU_DTYPE=float32 to choose fp32 knowingly and silence this)",
+            FP32_COST,
+        )
 
 
 def default_dtype(device: torch.device | str) -> torch.dtype:
-    """bf16 on CUDA and on CPUs with native bf16 (measured 2.6x faster than fp32 for SmolLM2 on AVX512-BF16),
-    fp32 elsewhere. PROSV_CPU_DTYPE=float32 forces fp32 on any CPU."""
+    """bf16 on CUDA and on CPUs with native bf16 (fp32 forward passes take up to FP32_COST times as long there),
+    fp32 elsewhere, with a warning in the log: the run is slower and its numbers are not a bf16 run's.
+    PROSV_CPU_DTYPE=float32 forces fp32 on any CPU."""
     if torch.device(device).type == "cuda":
         return torch.bfloat16
     forced = os.environ.get("PROSV_CPU_DTYPE")
     if forced and forced != "auto":
         return resolve_dtype(forced, device)
-    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    if cpu_has_native_bf16():
+        return torch.bfloat16
+    _warn_fp32_fallback()
+    return torch.float32
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device | str) -> torch.dtype:

@@ -127,3 +127,23 @@ def describe(tokenizer, instruction: str, spec: str | PositionSpec) -> list[tupl
     """(index, token id, token text) for each intervened prompt position."""
     ids = template_ids(tokenizer, instruction)
     return [(i, ids[i], tokenizer.convert_ids_to_tokens(ids[i])) for i in as_spec(spec).prompt_indices(len(ids))]
+
+
+def default_system_prompt(tokenizer) -> str | None:
+    """The system prompt the chat template inserts when the conversation has none (SmolLM2's and Qwen's
+    templates do), or None.
+
+    Found by rendering twice: with a system turn holding a marker, the text is ``before + marker +
+    after``; if the user-only rendering is ``before + D + after``, the template filled the system turn
+    with D. Templates that refuse a system turn, or render without one, have none.
+    """
+    marker, user = "\x00PROSV-SYSTEM\x00", [{"role": "user", "content": "\x00PROSV-USER\x00"}]
+    try:
+        with_system = tokenizer.apply_chat_template([{"role": "system", "content": marker}, *user], tokenize=False)
+        plain = tokenizer.apply_chat_template(user, tokenize=False)
+    except Exception:  # a template may raise anything for a role it does not support
+        return None
+    before, _, after = with_system.partition(marker)
+    if not (plain.startswith(before) and plain.endswith(after) and len(plain) >= len(before) + len(after)):
+        return None
+    return plain[len(before) : len(plain) - len(after)].strip() or None

@@ -9,6 +9,9 @@ replacement, the mean difference recomputed each time). A claim then gets one of
 the smallest difference it could detect with 80% power in a two-sided 5% test, and the number of
 concepts the observed difference would need, both from the normal approximation with the observed
 spread of the per-concept differences.
+
+Accuracies (k correct answers out of n) get a **Wilson score interval** instead: it stays inside
+[0, 1] and is not empty at 0 or n correct, where the normal approximation collapses to a point.
 """
 
 from __future__ import annotations
@@ -58,6 +61,24 @@ def bootstrap_ci(
     tail = (1 - confidence) / 2
     lo, hi = np.quantile(means, [tail, 1 - tail])
     return {"mean": float(x.mean()), "ci_low": float(lo), "ci_high": float(hi), "n": len(x)}
+
+
+def wilson_interval(correct, n, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion: every p for which a score test of ``correct``
+    successes in ``n`` trials does not reject p at level 1 - ``confidence``. NaNs when n is 0."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    k, n = float(correct), float(n)
+    if not n > 0 or not 0 <= k <= n:
+        if n > 0:
+            raise ValueError(f"wilson_interval: {k:g} correct out of {n:g} is not a proportion")
+        return float("nan"), float("nan")
+    z = norm.ppf(1 - (1 - confidence) / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    # clipped, and never excluding p itself (at 0 or n correct rounding can leave it a hair outside)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def detectable_difference(sd: float, n: int, power: float = 0.8, alpha: float = 0.05) -> float:

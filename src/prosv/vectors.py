@@ -2,12 +2,15 @@
 
 One file holds K concepts (K = 1 for a single vector). Tensors: `alpha` [K] and `v` [K, n] for
 steering vectors, `R`/`W`/`b` for LoReFT. Metadata values are strings (a safetensors rule);
-structured values are JSON. Keys are written in sorted order, so two identical runs give identical
-files, byte for byte. Writes go to a temporary file renamed into place.
+structured values are JSON. The header's keys are written in sorted order (safetensors itself writes
+them in hash order), so two identical runs on one machine give identical files, byte for byte. Writes
+go to a temporary file renamed into place.
 
 Metadata names (format `prosv-vectors/2`): `intervention` is the kind of edit (`sv` or `loreft`),
 `method` the workflow's name for the run (a config arm such as `prosv_lang`), `loss` the objective,
-`positions` and `layer` where it acts, `model` / `hidden_size` / `num_layers` what it was trained on.
+`positions` and `layer` where it acts, `model` / `hidden_size` / `num_layers` what it was trained on,
+`provenance` (JSON) the device, dtype, library versions and CPU features that trained it
+(:mod:`prosv.provenance`).
 Files of format 1 (where `method` held the kind and `method_name` the arm) are read as well.
 """
 
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from . import __version__
 from .files import atomic_write
@@ -91,6 +94,7 @@ def save_vectors(
     hidden_size: int | None = None,
     num_layers: int | None = None,
     model_revision: str | None = None,
+    provenance: dict | None = None,
     extra: dict | None = None,
 ) -> Path:
     """Write `module`'s tensors and what they were trained for; returns the path."""
@@ -115,10 +119,21 @@ def save_vectors(
         meta["hidden_size"] = str(int(hidden_size))
     if num_layers is not None:
         meta["num_layers"] = str(int(num_layers))
+    if provenance is not None:
+        meta["provenance"] = json.dumps(provenance, sort_keys=True)
     for k, v in (extra or {}).items():
         meta[k] = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
-    meta = dict(sorted(meta.items()))
-    return atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
+    blob = _canonical(save(tensors, metadata=meta))
+    return atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(blob))
+
+
+def _canonical(blob: bytes) -> bytes:
+    """The same safetensors file with its JSON header's keys sorted: safetensors writes the metadata
+    in hash order, which differs from run to run; the tensor data and its offsets are unchanged."""
+    n = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8 : 8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the format pads the header with spaces to 8 bytes
+    return len(header).to_bytes(8, "little") + header + blob[8 + n :]
 
 
 def _upgrade(meta: dict) -> dict:
@@ -157,6 +172,8 @@ def load_vectors(path: str | Path) -> VectorFile:
         module = SteeringVectors.from_state(tensors) if meta["intervention"] == "sv" else LoReFT.from_state(tensors)
         for key in ("hyperparameters", "concepts"):
             meta[key] = json.loads(meta[key])
+        if "provenance" in meta:  # files written before provenance was recorded have none
+            meta["provenance"] = json.loads(meta["provenance"])
     except (KeyError, ValueError, RuntimeError) as err:
         raise VectorFileError(f"{path}: inconsistent vector file ({err})") from None
     for p in module.parameters():

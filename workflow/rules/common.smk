@@ -52,6 +52,16 @@ if config["judge"]["kind"] == "openai":
         config["judge"].get("api_key_env", "PROSV_JUDGE_API_KEY"),
 
 
+def _model_job_gpu():
+    """A model job's GPU request: one GPU where it will run on CUDA, none on a CPU-only machine (the
+    SLURM profile requests its GPUs itself, per rule)."""
+    import torch
+
+    device = str(config.get("device", "auto"))
+    return {"gpu": 1} if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()) else {}
+
+
+MODEL_JOB_GPU = _model_job_gpu()
 OUT = config["results"]
 METHODS = config["methods"]
 SPLITS = {"dev": config["data"]["dev_concepts"], "eval": config["data"]["eval_concepts"]}

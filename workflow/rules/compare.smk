@@ -24,6 +24,6 @@ rule compare_loreft:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=1,
+        **MODEL_JOB_GPU,
     script:
         "../scripts/compare_loreft.py"

@@ -39,6 +39,6 @@ rule prepare_data:
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=1,
+        **MODEL_JOB_GPU,
     script:
         "../scripts/prepare_data.py"

@@ -22,7 +22,7 @@ rule generate:
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=1,
+        **MODEL_JOB_GPU,
     script:
         "../scripts/generate.py"
 
@@ -57,7 +57,7 @@ rule generate_baseline:
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=1,
+        **MODEL_JOB_GPU,
     script:
         "../scripts/generate.py"
 
@@ -73,6 +73,8 @@ rule judge:
         judge=config["judge"],
     log:
         f"{OUT}/logs/judge/{{generation}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/judge/{{generation}}.tsv"
     # the offline judge runs torch models too: sharing cores with a model job oversubscribes
     # OpenMP threads, which slows both down many times, so every torch job takes all cores
     threads: config["threads"]

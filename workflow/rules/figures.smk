@@ -9,7 +9,8 @@ exist.
 
 # every table the figures and SUMMARY.md are drawn from
 TABLES = ["main", "main_concepts", "losses", "utility", "utility_concepts", "robustness", "robustness_concepts",
-          "loreft", "loreft_cosine", "loreft_spread", "scaling", "scaling_concepts", "locate", "locate_concepts"]
+          "loreft", "loreft_cosine", "loreft_spread", "scaling", "scaling_concepts", "locate", "locate_concepts",
+          "examples"]
 
 
 rule aggregate:
@@ -40,6 +41,7 @@ rule aggregate:
         loreft_spread=f"{OUT}/tables/loreft_spread.parquet",
         scaling=f"{OUT}/tables/scaling.parquet",
         scaling_concepts=f"{OUT}/tables/scaling_concepts.parquet",
+        examples=f"{OUT}/tables/examples.parquet",
     params:
         n_boot=10000,
         seed=config["seed"],
@@ -59,6 +61,8 @@ rule figures:
     input:
         **{name: f"{OUT}/tables/{name}.parquet" for name in TABLES},
         choice=f"{OUT}/locate/choice.json",
+        # read for their metadata only: the device, dtype and versions that made the numbers
+        vectors=lambda w: list(get_main_vectors().values()),
     output:
         main_scores=report(f"{OUT}/figures/main_scores.png", caption="../report/main_scores.rst",
                            category="1. Main results"),
@@ -76,6 +80,8 @@ rule figures:
                                      category="5. Utility and robustness"),
         main_md=f"{OUT}/tables/main.md",
         summary=f"{OUT}/SUMMARY.md",
+        summary_html=report(f"{OUT}/report/SUMMARY.html", caption="../report/summary.rst", category="0. Summary"),
+        tables_html=report(f"{OUT}/report/tables.html", caption="../report/tables.rst", category="6. Tables"),
     params:
         model=config["model"],
         tables=TABLES,

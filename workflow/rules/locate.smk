@@ -28,7 +28,7 @@ rule train_locate:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=1,
+        **MODEL_JOB_GPU,
     script:
         "../scripts/train_locate.py"
 
@@ -55,7 +55,7 @@ rule generate_locate:
     resources:
         mem_mb=6000,
         runtime=240,
-        gpu=1,
+        **MODEL_JOB_GPU,
     script:
         "../scripts/generate.py"
 

@@ -29,6 +29,6 @@ rule scaling:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=1,
+        **MODEL_JOB_GPU,
     script:
         "../scripts/scaling.py"

@@ -21,6 +21,6 @@ rule train:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=1,
+        **MODEL_JOB_GPU,
     script:
         "../scripts/train.py"

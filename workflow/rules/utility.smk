@@ -22,7 +22,7 @@ rule utility:
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=1,
+        **MODEL_JOB_GPU,
     script:
         "../scripts/utility.py"
 
@@ -49,6 +49,6 @@ rule robustness:
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=1,
+        **MODEL_JOB_GPU,
     script:
         "../scripts/robustness.py"

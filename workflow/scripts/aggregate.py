@@ -9,12 +9,14 @@ import pandas as pd  # noqa: E402
 from prosv.files import write_parquet  # noqa: E402
 from prosv.jobs import log  # noqa: E402
 from prosv.report import tables as T  # noqa: E402
+from prosv.report.examples import build_examples_table  # noqa: E402
 
 inp, out, params = snakemake.input, snakemake.output, snakemake.params
 boot = dict(n_boot=int(params.n_boot), seed=int(params.seed))
 read = pd.read_parquet
 
-concepts = T.build_concept_scores([read(p) for p in inp.ratings])
+ratings = [read(p) for p in inp.ratings]
+concepts = T.build_concept_scores(ratings)
 tables = {
     "main_concepts": concepts,
     "main": T.build_main_table(concepts, **boot),
@@ -28,8 +30,9 @@ tables = {
     "loreft": read(inp.loreft_losses).sort_values(["method", "concept", "step"]).reset_index(drop=True),
     "loreft_cosine": read(inp.loreft_cosine),
     "loreft_spread": read(inp.loreft_spread),
-    "scaling": T.build_scaling_table(read(inp.scaling_cells), read(inp.scaling_ratings)),
+    "scaling": T.build_scaling_table(read(inp.scaling_cells), read(inp.scaling_ratings), **boot),
     "scaling_concepts": T.scaling_by_concept(read(inp.scaling_losses), read(inp.scaling_cells)),
+    "examples": build_examples_table(ratings),
 }
 for name, df in tables.items():
     log.info("%s: %d rows", name, len(df))

@@ -9,6 +9,7 @@ import json  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from prosv.jobs import log  # noqa: E402
+from prosv.provenance import combined, recorded  # noqa: E402
 from prosv.report.render import FIGURES, render_all  # noqa: E402
 
 inp, out = snakemake.input, snakemake.output
@@ -22,6 +23,9 @@ problems = render_all(
     summary=out.summary,
     model=snakemake.params.model,
     choice=choice,
+    provenance=combined(recorded(inp.vectors)) or {"provenance": "not recorded in the vector files"},
+    summary_html=out.summary_html,
+    tables_html=out.tables_html,
     strict=False,
 )
 for name, why in problems.items():

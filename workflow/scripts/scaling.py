@@ -10,6 +10,7 @@ from prosv import experiments as X
 from prosv.files import write_parquet
 from prosv.jobs import concept_examples, load_configured_model, log, start_job, train_config
 from prosv.models import hidden_size
+from prosv.provenance import of_model
 from prosv.vectors import save_vectors
 
 start_job(snakemake)
@@ -37,6 +38,7 @@ save_vectors(
     hyperparameters={"base": snakemake.params.hp, "scaling": snakemake.params.scaling},
     method="scaling",
     concepts=names,
+    provenance=of_model(model),
 )
 
 ev = snakemake.params.evaluate

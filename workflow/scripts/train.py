@@ -4,14 +4,23 @@ import time
 
 import pandas as pd
 
-from prosv.jobs import concept_examples, load_configured_model, log, save_training, start_job, train_config
+from prosv.jobs import (
+    concept_examples,
+    concept_names,
+    load_configured_model,
+    log,
+    save_training,
+    start_job,
+    train_config,
+)
 from prosv.training import train
 
 start_job(snakemake)
 w = snakemake.wildcards
 cfg = train_config(snakemake.config, w.method, w.positions)
 concepts = list(snakemake.params.concepts)
-datasets = concept_examples(pd.read_parquet(snakemake.input.pairs), concepts, snakemake.params.hp.get("max_examples"))
+pairs = pd.read_parquet(snakemake.input.pairs)
+datasets = concept_examples(pairs, concepts, snakemake.params.hp.get("max_examples"))
 model, tokenizer = load_configured_model(snakemake.config)
 log.info(
     "training %s at layer %s, positions %s, on %d concepts (%s pairs)",
@@ -32,4 +41,5 @@ save_training(
     losses=snakemake.output.losses,
     hyperparameters=snakemake.params.hp,
     seconds=time.time() - t0,
+    names=concept_names(pairs, concepts),
 )

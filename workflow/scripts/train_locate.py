@@ -8,13 +8,14 @@ import pandas as pd
 
 from prosv import experiments as X
 from prosv.files import write_parquet
-from prosv.jobs import concept_examples, load_configured_model, save_training, start_job, train_config
+from prosv.jobs import concept_examples, concept_names, load_configured_model, save_training, start_job, train_config
 
 start_job(snakemake)
 layer = int(snakemake.wildcards.layer)
 concepts = list(snakemake.params.concepts)
 methods = dict(snakemake.params.methods)
-datasets = concept_examples(pd.read_parquet(snakemake.input.pairs), concepts, snakemake.params.max_examples)
+pairs = pd.read_parquet(snakemake.input.pairs)
+datasets = concept_examples(pairs, concepts, snakemake.params.max_examples)
 model, tokenizer = load_configured_model(snakemake.config)
 configs = {positions: train_config(snakemake.config, method, positions) for positions, method in methods.items()}
 results = X.train_variants(model, tokenizer, layer, datasets, configs, concepts)
@@ -32,6 +33,7 @@ for (positions, (result, seconds)), path in zip(results.items(), snakemake.outpu
         hyperparameters=snakemake.params.hp[positions],
         seconds=seconds,
         concepts=concepts,
+        names=concept_names(pairs, concepts),
     )
     logs.append(pd.read_parquet(log_path))
 write_parquet(snakemake.output.losses, pd.concat(logs, ignore_index=True))

@@ -1,15 +1,18 @@
-"""SUMMARY.md: what the run says about each of the paper's claims, and the tables behind it."""
+"""SUMMARY.md: what the run says about each of the paper's claims, the tables behind it, and examples in words."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from ..files import write_text
 from ..stats import HELD, INCONCLUSIVE, INTERVAL_KIND
 from .claims import VERDICTS, claims
-from .frames import require, single, table
+from .examples import QUANTILES, UNSTEERED, examples_markdown
+from .frames import isna, require, single, table
 from .paper import PAPER_MODELS, paper_model
 from .text import fmt, interval, locate_table_markdown, main_table_markdown, markdown, pm
 
@@ -50,7 +53,7 @@ def _header(main: pd.DataFrame, model: str | None, choice: Mapping | None, prove
         ),
     ]
     if provenance:
-        lines.append("Made by: " + ", ".join(f"{k} {v}" for k, v in provenance.items()) + ".")
+        lines.append("Made on: " + ", ".join(f"{k} {v}" for k, v in provenance.items() if v not in (None, "")) + ".")
     if choice:
         text = (
             f"Location chosen by the search: layer {choice.get('layer')}, positions {choice.get('positions')} "
@@ -120,40 +123,83 @@ def _optional_sections(tables: Mapping[str, pd.DataFrame | None], model: str | N
         ]
     sc = table(tables, "scaling")
     if sc is not None:
-        view = sc.assign(**{c: sc[c].map(lambda x: fmt(x, 3)) for c in ("final_loss", "overall", "alpha_final")})
         lines += [
             "## Scaling study (development concepts; last-epoch training loss and judge score per cell)",
             "",
-            markdown(
-                view[
-                    [
-                        "cell",
-                        "kind",
-                        "c_alpha",
-                        "eta_alpha",
-                        "optimizer",
-                        "lr_alpha",
-                        "lr_v",
-                        "alpha_final",
-                        "final_loss",
-                        "overall",
-                    ]
-                ]
-            ),
+            _scaling_markdown(sc),
             "",
         ]
     ut = table(tables, "utility")
     if ut is not None:
-        view = ut.assign(
-            factor=ut["factor"].map(lambda f: fmt(f, 2)),
-            accuracy=[pm(m, s, 3) for m, s in zip(ut["accuracy_mean"], ut["accuracy_std"])],
-            relative=[pm(m, s, 2) for m, s in zip(ut["relative_accuracy_mean"], ut["relative_accuracy_std"])],
-            n_concepts=ut["n_concepts"].map(fmt) if "n_concepts" in ut else "-",
-        )
         lines += [
-            "## Utility (accuracy, mean +- std over concepts)",
+            "## Utility (accuracy with a 95% Wilson interval over the answers of all concepts; relative "
+            "accuracy = steered / unsteered, mean +- std over concepts)",
             "",
-            markdown(view[["method", "factor", "task", "n_concepts", "accuracy", "relative"]]),
+            _utility_markdown(ut),
             "",
         ]
+    ex = table(tables, "examples")
+    if ex is not None:
+        quantiles = "/".join(str(int(round(100 * q))) for q in QUANTILES)
+        lines += [
+            "## What the numbers mean in words",
+            "",
+            f"The same instruction answered unsteered, by FSSV and by PrOSV, with the judge's ratings (0-2). "
+            f"Chosen by a fixed rule: the concepts at the {quantiles}th percentile of PrOSV's per-concept "
+            f"concept score, the first instruction of each.",
+            "",
+            examples_markdown(ex),
+        ]
     return lines
+
+
+def _general(x) -> str:
+    """A setting as written in a config: 3 significant digits, no trailing zeros."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Number):
+        return "-" if x is None else str(x)
+    return "-" if pd.isna(x) else f"{float(x):.3g}"
+
+
+def _scaling_markdown(sc: pd.DataFrame) -> str:
+    view = pd.DataFrame({"cell": sc["cell"], "kind": sc["kind"]})
+    for col in ("c_alpha", "eta_alpha", "lr_alpha", "lr_v", "alpha_final"):
+        if col in sc.columns:
+            view[col] = sc[col].map(_general)
+    if "optimizer" in sc.columns:
+        view["optimizer"] = sc["optimizer"]
+    view["final loss"] = sc["final_loss"].map(lambda x: fmt(x, 3))
+    if {"overall_lo", "overall_hi"} <= set(sc.columns):
+        view["overall [95% CI over responses]"] = [
+            interval(m, lo, hi, 2) for m, lo, hi in zip(sc["overall"], sc["overall_lo"], sc["overall_hi"])
+        ]
+    else:
+        view["overall"] = sc["overall"].map(lambda x: fmt(x, 2))
+    view["n responses"] = sc["n_responses"].map(fmt) if "n_responses" in sc.columns else "-"
+    return markdown(view)
+
+
+def _utility_markdown(ut: pd.DataFrame) -> str:
+    def one(r) -> str:
+        if "accuracy_lo" in r and not pd.isna(r["accuracy_lo"]):
+            shown = interval(r["correct"] / r["n_answers"], r["accuracy_lo"], r["accuracy_hi"], 3)
+            return f"{shown} of {fmt(r['n_answers'], 0)}"
+        return fmt(r["accuracy_mean"], 3)
+
+    view = pd.DataFrame(
+        {
+            "method": ut["method"],
+            "factor": ut["factor"].map(lambda f: fmt(f, 2)),
+            "task": ut["task"],
+            "concepts": ut["n_concepts"].map(fmt) if "n_concepts" in ut else "-",
+            "accuracy [95% Wilson]": [one(r) for _, r in ut.iterrows()],
+            "relative (mean +- std)": [
+                "1 (reference)"
+                if method == UNSTEERED
+                else pm(m, s, 2)
+                if not isna(s)
+                else f"{fmt(m, 2)} (one concept: no std)"
+                for method, m, s in zip(ut["method"], ut["relative_accuracy_mean"], ut["relative_accuracy_std"])
+            ],
+        }
+    )
+    return markdown(view)

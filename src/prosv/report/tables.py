@@ -7,17 +7,20 @@ Table schemas (one row per ...):
   on the report instructions), effective_alpha, factor, and the run's labels (loss, intervention,
   fixed_alpha, layer, positions). The paired claims read this table.
 - ``main``: (method, protocol, judge): labels, n_concepts, overall, overall_lo, overall_hi (95%
-  bootstrap interval over concepts), the rating means, mean_alpha (learned alpha x factor),
-  mean_factor. The factor-grid row of a method is named ``<method>_posthoc``.
+  bootstrap interval over concepts), the rating means with their intervals (``<rating>_lo``,
+  ``<rating>_hi``), mean_alpha (learned alpha x factor), mean_factor. The factor-grid row of a
+  method is named ``<method>_posthoc``.
 - ``losses``: (method, layer, positions, split, concept, step): the training logs (loss, alpha,
   v_norm, ...), with ``role`` (main, locate) and ``objective`` (the loss function).
 - ``utility``: (method, factor, task): labels, n_concepts, n_questions, accuracy_mean/std,
-  relative_accuracy_mean/std (relative accuracy = steered / unsteered accuracy on the same task).
+  relative_accuracy_mean/std (relative accuracy = steered / unsteered accuracy on the same task),
+  and the answers pooled over concepts: n_answers, correct, accuracy_lo/hi (95% Wilson interval).
 - ``robustness``: (method, factor): labels, protocol, judge, n_concepts, overall with its interval,
   the rating means (under the suppression attack), relative_accuracy and its std (the same method
   and factor's utility, averaged over tasks; NaN where utility was not measured).
 - ``scaling``: (cell): the cell's settings, first_loss and final_loss (mean training loss of the first
-  and the last epoch, mean over concepts), the judge's mean scores, n_responses.
+  and the last epoch, mean over concepts), the judge's mean scores, overall_lo/hi (95% bootstrap
+  interval over the cell's responses), n_responses.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .. import evaluation as E
-from ..stats import bootstrap_ci
+from ..stats import bootstrap_ci, wilson_interval
 from .families import families
 from .frames import LABELS, RATINGS, first, require, with_labels
 
@@ -86,6 +89,15 @@ def _family_order(df: pd.DataFrame) -> list[int]:
     return sorted(range(len(df)), key=lambda i: keys[i])
 
 
+def _rating_intervals(per_concept: pd.DataFrame, n_boot: int, seed: int) -> dict:
+    """Each rating's mean over concepts with its 95% bootstrap interval (``<rating>``, ``_lo``, ``_hi``)."""
+    out = {}
+    for r in RATINGS:
+        ci = bootstrap_ci(per_concept[r], n_boot=n_boot, seed=seed)
+        out.update({r: ci["mean"], f"{r}_lo": ci["ci_low"], f"{r}_hi": ci["ci_high"]})
+    return out
+
+
 def build_main_table(concepts: pd.DataFrame, *, n_boot: int = 10_000, seed: int = 0) -> pd.DataFrame:
     """The main table from the per-concept scores: the mean over concepts with a seeded 95% bootstrap
     interval per (method, protocol, judge)."""
@@ -103,7 +115,7 @@ def build_main_table(concepts: pd.DataFrame, *, n_boot: int = 10_000, seed: int 
                 "overall": ci["mean"],
                 "overall_lo": ci["ci_low"],
                 "overall_hi": ci["ci_high"],
-                **{r: float(pc[r].mean()) for r in RATINGS},
+                **_rating_intervals(pc, n_boot, seed),
                 "mean_alpha": float(pc["effective_alpha"].mean()) if "effective_alpha" in pc else np.nan,
                 "mean_factor": float(pc["factor"].mean()) if "factor" in pc else np.nan,
             }
@@ -138,12 +150,18 @@ def build_losses_table(parts: Mapping[str, Sequence[pd.DataFrame]]) -> pd.DataFr
     return out
 
 
-def build_scaling_table(cells: pd.DataFrame, ratings: pd.DataFrame) -> pd.DataFrame:
-    """One row per scaling cell: its settings and last-epoch training loss, with the judge's mean scores."""
+def build_scaling_table(
+    cells: pd.DataFrame, ratings: pd.DataFrame, *, n_boot: int = 10_000, seed: int = 0
+) -> pd.DataFrame:
+    """One row per scaling cell: its settings and last-epoch training loss, with the judge's mean
+    scores and the overall score's bootstrap interval over the cell's responses."""
     cells = require(cells, "scaling cells", ["cell", "final_loss"])
     rated = E.add_overall(require(ratings, "scaling ratings", ["cell", *RATINGS]))
     scores = rated.groupby("cell")[["overall", *RATINGS]].mean()
     scores["n_responses"] = rated.groupby("cell").size()
+    cis = {cell: bootstrap_ci(g["overall"], n_boot=n_boot, seed=seed) for cell, g in rated.groupby("cell")}
+    scores["overall_lo"] = [cis[c]["ci_low"] for c in scores.index]
+    scores["overall_hi"] = [cis[c]["ci_high"] for c in scores.index]
     return cells.merge(scores.reset_index(), on="cell", how="left")
 
 
@@ -174,6 +192,15 @@ def build_utility_table(accuracy: pd.DataFrame) -> pd.DataFrame:
         n_concepts=("concept_id", "nunique"),
     ).reset_index()
     out["n_questions"] = g["n"].max().to_numpy() if "n" in rel.columns else np.nan
+    if {"n", "correct"} <= set(rel.columns):
+        # every concept answers the same questions: pooled answers, Wilson interval on the proportion
+        out["n_answers"] = g["n"].sum().to_numpy()
+        out["correct"] = g["correct"].sum().to_numpy()
+        bounds = [wilson_interval(k, n) for k, n in zip(out["correct"], out["n_answers"])]
+    else:
+        out["n_answers"] = out["correct"] = np.nan
+        bounds = [(np.nan, np.nan)] * len(out)
+    out["accuracy_lo"], out["accuracy_hi"] = [b[0] for b in bounds], [b[1] for b in bounds]
     meta = rel.groupby("method", sort=False)[list(LABELS)].first()
     out = out.join(meta, on="method")
     out["layer"] = pd.to_numeric(out["layer"], errors="coerce").astype("Int64")
@@ -187,6 +214,10 @@ def build_utility_table(accuracy: pd.DataFrame) -> pd.DataFrame:
             "n_questions",
             "accuracy_mean",
             "accuracy_std",
+            "n_answers",
+            "correct",
+            "accuracy_lo",
+            "accuracy_hi",
             "relative_accuracy_mean",
             "relative_accuracy_std",
         ]
@@ -274,3 +305,17 @@ def scaling_by_concept(losses: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFram
     meta = require(cells, "scaling cells", ["cell", "kind"]).set_index("cell")
     keep = [c for c in ("kind", "c_alpha", "eta_alpha", "optimizer", "fixed_alpha", "lr_alpha", "lr_v") if c in meta]
     return out.reset_index().join(meta[keep], on="cell")
+
+
+def cell_intervals(
+    per_concept: pd.DataFrame, by: Sequence[str], metric: str, *, n_boot: int = 10_000, seed: int = 0
+) -> pd.DataFrame:
+    """Mean of ``metric`` over concepts per group of ``by``, with its 95% bootstrap interval over concepts
+    (``mean``, ``lo``, ``hi``, ``n``): intervals for a figure whose table has only the means."""
+    per_concept = require(per_concept, "per-concept scores", [*by, metric])
+    rows = []
+    for key, g in per_concept.groupby(list(by), sort=True):
+        ci = bootstrap_ci(g[metric], n_boot=n_boot, seed=seed)
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(by, key)), "mean": ci["mean"], "lo": ci["ci_low"], "hi": ci["ci_high"], "n": ci["n"]})
+    return pd.DataFrame(rows)
