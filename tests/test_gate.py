@@ -47,8 +47,16 @@ def gate_responses(embedded):
         cfg = train_config(config, method, positions)
         result = train(model, tokenizer, layer, datasets, cfg, progress=False, concept_names=ids)
         steering = Steering(result.module, layer, positions, rows=[ids.index(c) for c in prompts.concept_id])
-        outs = generate(model, tokenizer, list(prompts.user_turn), steering, max_new_tokens=ev["max_new_tokens"],
-                        temperature=ev["temperature"], seed=config["seed"], sample_ids=list(prompts.sample_id))
+        outs = generate(
+            model,
+            tokenizer,
+            list(prompts.user_turn),
+            steering,
+            max_new_tokens=ev["max_new_tokens"],
+            temperature=ev["temperature"],
+            seed=config["seed"],
+            sample_ids=list(prompts.sample_id),
+        )
         frames.append(prompts.assign(method=name, response=[o.text for o in outs]))
     judge = make_judge({"kind": "offline"})
     rated = judge.rate_dataframe(pd.concat(frames, ignore_index=True))

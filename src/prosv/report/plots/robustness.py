@@ -13,6 +13,21 @@ from .style import error_bars, figure_title, finish, judge_note, loss_style, los
 MARKERS = {"fssv": "s", "prosv": "o", "prompt": "P", "baseline": "^"}
 
 
+def _factor_labels(ax, g: pd.DataFrame, styles, loss, color) -> None:
+    # one side per loss, so the factor labels of two runs at the same point do not collide
+    side = -1 if str(loss) in styles and list(styles).index(str(loss)) % 2 else 1
+    for _, r in g.iterrows():
+        ax.annotate(
+            f"x{r['factor']:g}",
+            (r["relative_accuracy"], r["overall"]),
+            textcoords="offset points",
+            xytext=(6, 6 * side),
+            va="bottom" if side > 0 else "top",
+            fontsize=7,
+            color=color,
+        )
+
+
 def plot_robustness_vs_utility(robustness: pd.DataFrame, *, model: str | None = None):
     """Steering score under the suppression attack against utility (relative accuracy); FSSV traced
     over its factor multipliers, PrOSV and baselines as points. Marker: family; line style and open
@@ -50,18 +65,7 @@ def plot_robustness_vs_utility(robustness: pd.DataFrame, *, model: str | None = 
             elinewidth=0.8,
         )
         if len(g) > 1 or fam == "fssv":
-            # one side per loss, so the factor labels of two runs at the same point do not collide
-            side = -1 if str(loss) in styles and list(styles).index(str(loss)) % 2 else 1
-            for _, r in g.iterrows():
-                ax.annotate(
-                    f"x{r['factor']:g}",
-                    (r["relative_accuracy"], r["overall"]),
-                    textcoords="offset points",
-                    xytext=(6, 6 * side),
-                    va="bottom" if side > 0 else "top",
-                    fontsize=7,
-                    color=colors[method],
-                )
+            _factor_labels(ax, g, styles, loss, colors[method])
     ax.set_xlabel("utility: accuracy relative to unsteered (mean over tasks; bars: std over concepts)")
     ax.set_ylabel("overall score under suppression attack (95% CI)")
     ax.set_xlim(left=min(0, ax.get_xlim()[0]), right=max(1.05, float(np.nanmax(rb["relative_accuracy"])) + 0.1))
