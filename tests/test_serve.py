@@ -358,3 +358,19 @@ def test_rows_that_leave_free_their_cache_columns(tokenizer):
     rows.keep([1])
     assert rows.attn.shape == (1, len(prompts[1])) and bool(rows.attn.all())
     assert torch.equal(rows.cache.layers[0].keys, alone[1]) and int(rows.next_pos) == len(prompts[1])
+
+
+def test_streamed_text_never_splits_a_character_and_adds_up_to_the_decoded_text(tokenizer):
+    from prosv.serve.decoding import TextStream
+
+    text = "Ünïcödé: 日本語のテキスト, emoji 🦉🌊 and plain words."
+    tokens = tokenizer(text, add_special_tokens=False)["input_ids"]
+    for stop in ([], ["テキ"], ["words", "🌊"]):
+        stream, pieces = TextStream(tokenizer, stop), []
+        for n in range(1, len(tokens) + 1):
+            stream.update(tokens[:n])
+            pieces.append(stream.delta(final=n == len(tokens) or stream.stopped))
+            if stream.stopped:
+                break
+        cut = min([text.find(s) for s in stop if s in text], default=len(text))
+        assert "".join(pieces) == text[:cut] and not any("\ufffd" in p for p in pieces)

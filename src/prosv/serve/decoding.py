@@ -58,10 +58,10 @@ class TextStream:
         """New text that is safe to hand out now (everything that is left when `final`)."""
         end = len(self.text)
         if not final:
-            if self.stop:
-                end -= max(len(s) for s in self.stop) - 1
-            while end > self.sent and self.text[end - 1] == REPLACEMENT:
+            while end > 0 and self.text[end - 1] == REPLACEMENT:
                 end -= 1
+            if self.stop:  # what could still become the start of a stop sequence
+                end -= max(len(s) for s in self.stop) - 1
         if end <= self.sent:
             return ""
         out = self.text[self.sent : end]
