@@ -374,3 +374,48 @@ def test_streamed_text_never_splits_a_character_and_adds_up_to_the_decoded_text(
                 break
         cut = min([text.find(s) for s in stop if s in text], default=len(text))
         assert "".join(pieces) == text[:cut] and not any("\ufffd" in p for p in pieces)
+
+
+def test_a_model_whose_cache_rows_cannot_be_merged_is_refused_before_serving(tokenizer, tmp_path):
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    from prosv.serve.engine import Engine
+    from prosv.serve.kv import UnsupportedCache
+    from prosv.serve.registry import VectorRegistry
+
+    config = Gemma2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                          num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=8)  # fmt: skip
+    model = Gemma2ForCausalLM(config).eval()
+    with pytest.raises(UnsupportedCache, match="sliding-window"):
+        Engine(model, tokenizer, VectorRegistry(tmp_path, model, "gemma-tiny"))
+
+
+def test_a_failed_forward_call_fails_its_requests_and_the_engine_goes_on(tokenizer, tmp_path):
+    from prosv.serve.engine import Engine, Job
+    from prosv.serve.registry import VectorRegistry
+
+    model = make_tiny_model(tokenizer)
+    registry = VectorRegistry(make_vector_folder(tmp_path, "tiny"), model, "tiny")
+    engine = Engine(model, tokenizer, registry)
+    ended = {"bad": threading.Event(), "good": threading.Event()}
+    seen = {"bad": [], "good": []}
+
+    def sink(key):
+        def emit(event):
+            seen[key].append(event)
+            if event.kind != "text":
+                ended[key].set()
+
+        return emit
+
+    engine.start()
+    try:
+        engine.submit(Job([len(tokenizer) + 10], 4, sink("bad")))  # a token id the embedding does not have
+        assert ended["bad"].wait(60) and seen["bad"][-1].kind == "error" and "IndexError" in seen["bad"][-1].text
+        engine.submit(Job(template_ids(tokenizer, "Hi"), 4, sink("good"), registry.resolve("prosv_a")))
+        assert ended["good"].wait(60) and seen["good"][-1].kind == "done"
+    finally:
+        engine.stop()
+    vec = load_vectors(tmp_path / "prosv_a.safetensors")
+    want = generate(model, tokenizer, ["Hi"], Steering(vec.module, vec.layer, vec.positions, [0]), 4)[0].text
+    assert "".join(e.text for e in seen["good"] if e.kind == "text") == want

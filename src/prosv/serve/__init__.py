@@ -8,15 +8,23 @@ Needs the `serve` extra (Starlette, uvicorn, pydantic).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from pathlib import Path
 
-from .settings import LOOPBACK, ServeSettings
+from .settings import ServeSettings
 
 __all__ = ["ServeSettings", "make_app", "run", "served_model_id"]
 
 log = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def served_model_id(name: str) -> str:
@@ -49,6 +57,6 @@ def run(model_name: str, vectors: str | Path, settings: ServeSettings, device=No
         raise FileNotFoundError(f"--vectors {vectors}: not a folder")
     model, tokenizer = load_model(model_name, device=device, dtype=dtype)
     app = make_app(model, tokenizer, model_name, vectors, settings)
-    if settings.host != LOOPBACK and not os.environ.get(settings.api_key_env):
+    if not is_loopback(settings.host) and not os.environ.get(settings.api_key_env):
         log.warning("serving on %s without an API key: set %s to require one", settings.host, settings.api_key_env)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)

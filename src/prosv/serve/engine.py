@@ -29,7 +29,7 @@ from ..interventions import attached
 from ..padding import left_pad
 from ..positions import left_padded_mask
 from .decoding import TextStream, next_token, row_generator
-from .kv import KVRows
+from .kv import KVRows, check_model
 from .registry import ServedVector, VectorRegistry
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class _Row:
 
 class Engine:
     def __init__(self, model, tokenizer, registry: VectorRegistry, max_batch: int = 32, max_waiting: int = 256):
+        check_model(model)
         self.model, self.tokenizer, self.registry = model, tokenizer, registry
         self.max_batch = max_batch
         self.device = next(model.parameters()).device
@@ -163,7 +164,7 @@ class Engine:
         """Point each layer's hook at its rows: row i's mask is masks(i, vector) for rows steered there."""
         factors = torch.tensor([r.job.factor for r in rows], dtype=torch.float32, device=self.device)
         for layer, hook in self.hooks.items():
-            here = [i for i, r in enumerate(rows) if r.job.vector is not None and r.job.vector.layer == layer]
+            here = {i for i, r in enumerate(rows) if r.job.vector is not None and r.job.vector.layer == layer}
             mask = torch.zeros((len(rows), width), dtype=torch.bool, device=self.device)
             for i in here:
                 mask[i] = masks(i, rows[i].job.vector)
@@ -174,14 +175,15 @@ class Engine:
             hook.mask = mask if bool(mask.any()) else None  # None: this call passes the layer untouched
 
     def _prefill(self, rows: list[_Row]) -> None:
+        first = len(self._rows)
+        self._rows += rows  # from here on a failure is reported to them too
         ids, attn = left_pad([r.job.prompt_ids for r in rows], self.pad_id, self.device)
         position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
         self._set_hooks(rows, lambda i, vec: left_padded_mask(vec.spec, attn[i : i + 1])[0], ids.shape[1])
         out = self.model(input_ids=ids, attention_mask=attn, position_ids=position_ids, use_cache=True)
         self.prefills += 1
         self._kv.join(out.cache, attn, position_ids[:, -1:] + 1)
-        self._rows += rows
-        self._take(out.logits[:, -1, :], len(self._rows) - len(rows))
+        self._take(out.logits[:, -1, :], first)
 
     def _decode(self) -> None:
         rows = self._rows

@@ -10,10 +10,10 @@ row masks are dropped when rows leave.
 from __future__ import annotations
 
 import torch
-from transformers.cache_utils import DynamicLayer
+from transformers.cache_utils import DynamicCache, DynamicLayer
 
 
-class UnsupportedCache(RuntimeError):
+class UnsupportedCache(ValueError):
     pass
 
 
@@ -24,6 +24,11 @@ def _check_layers(cache) -> None:
             f"the model's KV cache has {odd} layers (sliding-window or quantized attention); prosv serve "
             "merges requests into one batch only for models with plain full-attention caches"
         )
+
+
+def check_model(model) -> None:
+    """Refuse, before serving, a model whose cache rows cannot be merged (the cache its config builds)."""
+    _check_layers(DynamicCache(config=model.config))
 
 
 def _pad_left(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
