@@ -343,7 +343,7 @@ def _add_serve(sub) -> None:
     s.add_argument("--model", default="smollm2-135m", help="registry name, hub id or local folder")
     s.add_argument("--vectors", required=True, metavar="DIR", help="folder of .safetensors vector files to serve")
     s.add_argument("--host", default=d.host, help="address to bind (loopback unless told otherwise)")
-    s.add_argument("--port", type=int, default=d.port)
+    s.add_argument("--port", type=int, default=d.port, help="port to listen on")
     s.add_argument("--max-batch", type=int, default=d.max_batch, help="rows decoded together")
     s.add_argument("--max-waiting", type=int, default=d.max_waiting, help="queued requests before 503")
     s.add_argument("--max-tokens-limit", type=int, default=d.max_tokens_limit, help="largest max_tokens allowed")
