@@ -1,10 +1,11 @@
 """Writing training data for a concept with a generator model.
 
 Concept-laden responses (AxBench's positives): the generator answers a general instruction while
-weaving the concept in, asked to do so in the user turn; the hand-written exemplars of each concept
-are added as positives too. Neutral
-responses (for the simpo loss): the generator's plain answer to the same instruction. Responses
-that never mention the concept are filtered out, and every response is cut to a token budget.
+weaving the concept in, asked to do so in the user turn (optionally after a few of the concept's
+exemplars as earlier turns), several attempts per instruction, the best one kept; the hand-written
+exemplars of each concept are added as positives too. Neutral responses (for the simpo loss): the
+generator's plain answer to the same instruction. Responses that never mention the concept, or that
+only repeat the request, are filtered out, and every response is cut to a token budget.
 """
 
 from __future__ import annotations
@@ -39,21 +40,61 @@ def concept_prompt(instruction: str, steering_instruction: str) -> str:
     return f"{instruction}\n\n{steering_instruction}"
 
 
+def _keyword_pattern(keyword: str) -> str:
+    kw = keyword.strip().lower()
+    return (r"(?<!\w)" if kw[0].isalnum() else "") + re.escape(kw) + (r"(?!\w)" if kw[-1].isalnum() else "")
+
+
+def keyword_hits(text: str, keywords: list[str]) -> int:
+    """Whole-word, case-insensitive occurrences of the keywords (so 'rail' does not match 'trail')."""
+    low = text.lower()
+    return sum(len(re.findall(_keyword_pattern(kw), low)) for kw in keywords if kw.strip())
+
+
 def mentions_concept(text: str, keywords: list[str]) -> bool:
-    """Whole-word, case-insensitive match of any keyword (so 'rail' does not match 'trail')."""
-    for kw in keywords:
-        kw = kw.strip().lower()
-        if not kw:
-            continue
-        pattern = (r"(?<!\w)" if kw[0].isalnum() else "") + re.escape(kw) + (r"(?!\w)" if kw[-1].isalnum() else "")
-        if re.search(pattern, text.lower()):
-            return True
-    return False
+    return keyword_hits(text, keywords) > 0
+
+
+def echoes(text: str, steering_instruction: str) -> bool:
+    """The response repeats the request to bring the concept in (a common failure of small models)."""
+    probe = " ".join(re.findall(r"\w+", steering_instruction.lower())[:6])
+    return bool(probe) and probe in " ".join(re.findall(r"\w+", text.lower()))
 
 
 def cut_to_tokens(tokenizer, text: str, max_tokens: int) -> str:
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     return text if len(ids) <= max_tokens else tokenizer.decode(ids[:max_tokens])
+
+
+def _requests(concepts, instructions, per_concept: int, seed: int, exemplars, few_shot: int) -> list[tuple]:
+    """(concept row, instruction row, prompt) per drawn instruction. With `few_shot`, the concept's
+    exemplars (never the instruction's own) come first as earlier turns, rotated across instructions."""
+    out = []
+    for c in concepts.itertuples():
+        drawn = instructions.sample(min(per_concept, len(instructions)), random_state=seed + int(c.concept_id))
+        own = exemplars[exemplars.concept_id == c.concept_id] if exemplars is not None and few_shot else None
+        shots_all = [] if own is None else list(zip(own.instruction, own.response))
+        for j, ins in enumerate(drawn.itertuples()):
+            pool = [shot for shot in shots_all if shot[0] != ins.instruction]
+            shots = [pool[(j + t) % len(pool)] for t in range(min(few_shot, len(pool)))] if pool else []
+            turns = []
+            for shot_instruction, shot_response in shots:
+                turns += [
+                    {"role": "user", "content": concept_prompt(shot_instruction, c.steering_instruction)},
+                    {"role": "assistant", "content": shot_response},
+                ]
+            ask = concept_prompt(ins.instruction, c.steering_instruction)
+            out.append((c, ins, turns + [{"role": "user", "content": ask}] if turns else ask))
+    return out
+
+
+def _best_attempt(texts: list[str], keywords: list[str], steering_instruction: str) -> tuple[str, bool]:
+    """The attempt with the most keyword hits per word among those that mention the concept and do not
+    echo the request (ties: the earliest); else the first attempt, not kept."""
+    acceptable = [t for t in texts if t and mentions_concept(t, keywords) and not echoes(t, steering_instruction)]
+    if not acceptable:
+        return texts[0], False
+    return max(acceptable, key=lambda t: keyword_hits(t, keywords) / max(1, len(t.split()))), True
 
 
 def write_concept_responses(
@@ -68,21 +109,20 @@ def write_concept_responses(
     batch_size: int = 16,
     progress: bool = True,
     exemplars: pd.DataFrame | None = None,
+    attempts: int = 1,
+    few_shot: int = 0,
 ) -> pd.DataFrame:
     """One row per (concept, instruction): concept response, neutral response, filter verdict.
 
-    Instructions are drawn per concept with a seeded sample; the neutral answers are generated
-    once per instruction and shared by every concept that drew it. Hand-written ``exemplars``
-    (concept_id, instruction, response) come first, as kept positives whose neutral response is
-    the model's own answer.
+    Instructions are drawn per concept with a seeded sample; each is asked `attempts` times (its own
+    random draws each) and the best attempt is kept (:func:`_best_attempt`). The neutral answers are
+    generated once per instruction and shared by every concept that drew it. Hand-written
+    ``exemplars`` (concept_id, instruction, response) come first, as kept positives whose neutral
+    response is the model's own answer; with ``few_shot`` they also show the generator what is asked.
     """
-    prompts, meta = [], []
-    for c in concepts.itertuples():
-        drawn = instructions.sample(min(per_concept, len(instructions)), random_state=seed + int(c.concept_id))
-        for ins in drawn.itertuples():
-            prompts.append(concept_prompt(ins.instruction, c.steering_instruction))
-            meta.append((c, ins))
-    concept_out = generate(
+    requests = _requests(concepts, instructions, per_concept, seed, exemplars, few_shot)
+    prompts = [prompt for _, _, prompt in requests for _ in range(attempts)]
+    outs = generate(
         model,
         tokenizer,
         prompts,
@@ -92,8 +132,9 @@ def write_concept_responses(
         batch_size=batch_size,
         progress=progress,
         desc="concept responses",
+        sample_ids=list(range(len(prompts))),
     )
-    needed = sorted({ins.instruction_id for _, ins in meta})
+    needed = sorted({ins.instruction_id for _, ins, _ in requests})
     by_id = instructions.set_index("instruction_id").loc[needed, "instruction"]
     neutral_out = generate(
         model,
@@ -108,8 +149,9 @@ def write_concept_responses(
     )
     neutral = dict(zip(needed, (g.text.strip() for g in neutral_out)))
     rows = []
-    for (c, ins), g in zip(meta, concept_out):
-        text = g.text.strip()
+    for k, (c, ins, _) in enumerate(requests):
+        texts = [o.text.strip() for o in outs[k * attempts : (k + 1) * attempts]]
+        text, keep = _best_attempt(texts, list(c.keywords), c.steering_instruction)
         rows.append(
             {
                 "concept_id": int(c.concept_id),
@@ -120,16 +162,14 @@ def write_concept_responses(
                 "response": cut_to_tokens(tokenizer, text, max_new_tokens),
                 "neutral_response": cut_to_tokens(tokenizer, neutral[ins.instruction_id], max_new_tokens),
                 "source": "generated",
-                "keep": bool(text) and mentions_concept(text, list(c.keywords)),
+                "keep": keep,
             }
         )
     written = pd.DataFrame(rows)
     if exemplars is None or exemplars.empty:
         return written
-    return pd.concat(
-        [_exemplar_rows(model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress), written],
-        ignore_index=True,
-    )
+    exemplar_rows = _exemplar_rows(model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress)
+    return pd.concat([exemplar_rows, written], ignore_index=True)
 
 
 def _exemplar_rows(model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress) -> pd.DataFrame:
