@@ -9,7 +9,7 @@ from prosv import evaluation as E
 from prosv import experiments as X
 from prosv.files import write_parquet
 from prosv.jobs import concept_examples, load_configured_model, log, start_job, train_config
-from prosv.models import hidden_size
+from prosv.models import hidden_size, num_layers
 from prosv.vectors import save_vectors
 
 start_job(snakemake)
@@ -37,6 +37,8 @@ save_vectors(
     hyperparameters={"base": snakemake.params.hp, "scaling": snakemake.params.scaling},
     method="scaling",
     concepts=names,
+    hidden_size=hidden_size(model),
+    num_layers=num_layers(model),
 )
 
 ev = snakemake.params.evaluate
