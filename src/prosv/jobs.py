@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from .models import recommended_hyperparameters
-from .training import HYPERPARAMETER_KEYS, Example, TrainConfig
+from .training import HYPERPARAMETER_KEYS, Example, TrainConfig, TrainingError
 
 log = logging.getLogger("prosv")
 
@@ -126,7 +126,8 @@ def save_training(
     concepts: list | None = None,
 ) -> None:
     """Write a training run's loss log (with its labels) and its vector file; a run in which a concept
-    diverged writes neither, so a good file from an earlier run is never replaced by a bad one."""
+    diverged writes neither, so a good file from an earlier run is never replaced by a bad one. The
+    vector file holds no timing (`seconds` goes to the log), so identical runs give identical bytes."""
     from .files import write_parquet
     from .models import hidden_size, num_layers
     from .vectors import save_vectors
@@ -134,9 +135,9 @@ def save_training(
     cfg = result.config
     names = concepts if concepts is not None else list(dict.fromkeys(result.losses["concept"]))
     if result.diverged:
-        raise RuntimeError(
-            f"{method} at layer {result.layer}, {cfg.positions}: concepts {result.diverged} diverged "
-            f"(loss rose well above its start); nothing written. Lower eta_alpha / eta_v."
+        raise TrainingError(
+            f"{method} at layer {result.layer}, {cfg.positions}: {result.divergence_report()}; nothing written "
+            f"({vectors} and {losses} keep what they held). Lower eta_alpha / eta_v."
         )
     log.info("trained %s in %.1f s; lr_alpha=%.4g lr_v=%.4g", method, seconds, result.lr_alpha, result.lr_v)
     write_parquet(
@@ -163,5 +164,4 @@ def save_training(
         concepts=names,
         hidden_size=hidden_size(model),
         num_layers=num_layers(model),
-        extra={"train_seconds": round(seconds, 1)},
     )
