@@ -133,8 +133,7 @@ def _cmd_train(args) -> int:
     )
     if result.diverged:
         raise UserError(
-            f"training diverged (loss rose well above its start); {args.out} was not written: "
-            f"lower --eta-alpha / --eta-v"
+            f"{args.out}: not written, training diverged ({result.divergence_report()}); lower --eta-alpha / --eta-v"
         )
     save_vectors(
         args.out,
@@ -164,12 +163,13 @@ def _cmd_train(args) -> int:
 def _cmd_generate(args) -> int:
     from .generation import Steering, generate
     from .models import load_model
-    from .vectors import load_vectors
+    from .vectors import load_vectors, model_name
 
     vec = load_vectors(args.vector)
     model, tokenizer = load_model(
         args.model or _local_name(vec.metadata["model"]), device=args.device, root=args.models_root
     )
+    vec.check_compatible(model, allow_other_model=args.allow_other_model)
     k = vec.index_of(args.concept) if args.concept is not None else 0
     module = vec.module.to(next(model.parameters()).device)
     prompts = args.prompt
@@ -186,6 +186,25 @@ def _cmd_generate(args) -> int:
         seed=args.seed,
     )
     n = len(prompts)
+    if args.json:
+        report = {
+            "vector": str(args.vector),
+            "concept": vec.concepts[k],
+            "model": model_name(model),
+            "trained_on": vec.metadata.get("model"),
+            "layer": vec.layer,
+            "positions": vec.positions,
+            "factor": args.factor,
+            "alpha": float(module.alpha[k]) if hasattr(module, "alpha") else None,
+            "seed": args.seed,
+            "temperature": args.temperature,
+            "max_new_tokens": args.max_new_tokens,
+            "responses": [
+                {"prompt": p, "steered": outs[i].text, "unsteered": outs[n + i].text} for i, p in enumerate(prompts)
+            ],
+        }
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
     for i, prompt in enumerate(prompts):
         print(f"=== prompt: {prompt}")
         print(f"--- steered ({vec.intervention} at L{vec.layer} {vec.positions}, factor {args.factor}):")
@@ -355,6 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--temperature", type=float, default=0.0, help="0 is greedy decoding")
     s.add_argument("--seed", type=int, default=0, help="seeds sampling")
     s.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when present)")
+    s.add_argument(
+        "--allow-other-model",
+        action="store_true",
+        help="apply the vector to a model of the same width other than the one it was trained on",
+    )
+    s.add_argument("--json", action="store_true", help="print prompts, responses, vector, factor and seed as JSON")
     s.add_argument("prompt", nargs="+", help="one or more user turns")
     s.set_defaults(func=_cmd_generate)
 
@@ -380,13 +405,28 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _is_user_error(err: Exception) -> bool:
+    """Errors that come from what the user asked for or gave (files, options, models, servers), not from
+    a bug in prosv: reported in one line."""
     from .data.tables import DataValidationError
+    from .judges import JudgeAPIError
     from .models import ModelNotAvailable
-    from .vectors import VectorFileError
+    from .training import TrainingError
+    from .vectors import VectorFileError, VectorModelMismatch
 
     return isinstance(
         err,
-        (UserError, ValueError, KeyError, FileNotFoundError, DataValidationError, ModelNotAvailable, VectorFileError),
+        (
+            UserError,
+            ValueError,
+            KeyError,
+            FileNotFoundError,
+            DataValidationError,
+            ModelNotAvailable,
+            VectorFileError,
+            VectorModelMismatch,
+            TrainingError,
+            JudgeAPIError,
+        ),
     )
 
 
