@@ -28,15 +28,15 @@ log = logging.getLogger(__name__)
 # A concept is diverging while, over a window of steps, its loss is more than DIVERGENCE_RATIO times the
 # unsteered model's loss on the same examples, and that ratio is above its first step's (a large init
 # that starts far above the unsteered model and comes down is training, not diverging). The window is
-# one epoch of steps (at least DIVERGENCE_STEPS); comparing with the unsteered loss on the same examples
-# removes batch-to-batch spread (one batch's loss ranged 0.75x-1.66x of its epoch's mean). Measured on
-# the embedded model (36 pairs, 4 epochs, layers 10 and 20): normal runs (p2+s2, prompt, all; the
-# recommended and the paper's rates) at 0.87x-1.07x for lang, 0.46x-0.89x for simpo; --eta-alpha 1e6
-# --eta-v 1e3 at 1.23x-1.36x (lang, layer 20: held-out loss 1.95 -> 2.58), 3.1x-3.6x (lang, layer 10),
-# 1.18x-1.92x (simpo); --eta-v 1 at 1.35x-1.77x (lang, layer 10), at most 1.16x where it recovers.
-# The loss table's `diverged` column marks the steps over the limit and the log says when a concept
-# goes over and comes back; a run whose last window is over the limit has diverged
-# (TrainResult.diverged) and the callers do not keep it.
+# one epoch of steps (at least DIVERGENCE_STEPS; shorter runs are not judged); comparing with the
+# unsteered loss on the same examples removes batch-to-batch spread (one batch's loss ranged
+# 0.75x-1.66x of its epoch's mean). Measured on the embedded model (36 pairs, 4 epochs, layers 10 and
+# 20): normal runs (p2+s2, prompt, all; the recommended and the paper's rates) at 0.87x-1.07x for lang,
+# 0.46x-0.89x for simpo; --eta-alpha 1e6 --eta-v 1e3 at 1.23x-1.36x (lang, layer 20: held-out loss
+# 1.95 -> 2.58), 3.1x-3.6x (lang, layer 10), 1.18x-1.92x (simpo); --eta-v 1 at 1.35x-1.77x (lang,
+# layer 10), at most 1.16x where it recovers. The loss table's `diverged` column marks the steps over
+# the limit and the log says when a concept goes over and comes back; a run whose last window is over
+# the limit has diverged (TrainResult.diverged) and the callers do not keep it.
 DIVERGENCE_RATIO = 1.2
 DIVERGENCE_STEPS = 3
 
@@ -360,8 +360,10 @@ class _DivergenceWatch:
 
     def __init__(self, names: list, steps_per_epoch: list[int], totals: list[int]):
         self.names = names
-        # a run shorter than its window is judged on every step after its first
-        self.windows = [min(max(DIVERGENCE_STEPS, s), t - 1) for s, t in zip(steps_per_epoch, totals)]
+        # a run shorter than an epoch is judged on every step after its first; one of DIVERGENCE_STEPS
+        # steps or fewer is not judged (Adam's first steps move every coordinate by the full rate, and
+        # a run that short cannot show whether the loss comes back)
+        self.windows = [max(DIVERGENCE_STEPS, min(s, t - 1)) for s, t in zip(steps_per_epoch, totals)]
         self.losses: dict[int, list[tuple[float, float]]] = {}  # (loss, unsteered loss) per step
         self.reports: dict[int, str] = {}  # the latest report of each concept that went over the limit
         self.over: dict[int, bool] = {}
