@@ -181,8 +181,7 @@ def _cmd_train(args) -> int:
     )
     if result.diverged:
         raise UserError(
-            f"training diverged (loss rose well above its start); {args.out} was not written: "
-            f"lower --eta-alpha / --eta-v"
+            f"{args.out}: not written, training diverged ({result.divergence_report()}); lower --eta-alpha / --eta-v"
         )
     save_vectors(
         args.out,
@@ -239,15 +238,16 @@ def _concept_label(vec, k: int) -> str:
 def _cmd_generate(args) -> int:
     from .generation import Steering, generate
     from .models import load_model, resolve_model
-    from .vectors import load_vectors
+    from .vectors import load_vectors, model_name
 
     if args.max_new_tokens < 1 or args.temperature < 0:
         raise UserError("--max-new-tokens must be >= 1 and --temperature >= 0")
     vec = load_vectors(args.vector)  # the file and the concept are checked before the model loads
     k = concept_index(vec, args.concept)
-    model_name = args.model or _local_name(vec.metadata["model"])
-    resolve_model(model_name, args.models_root)
-    model, tokenizer = load_model(model_name, device=args.device, root=args.models_root)
+    name = args.model or _local_name(vec.metadata["model"])
+    resolve_model(name, args.models_root)
+    model, tokenizer = load_model(name, device=args.device, root=args.models_root)
+    vec.check_compatible(model, allow_other_model=args.allow_other_model)
     module = vec.module.to(next(model.parameters()).device)
     prompts = args.prompt
     steering = Steering(
@@ -256,6 +256,25 @@ def _cmd_generate(args) -> int:
     gen = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     outs = generate(model, tokenizer, prompts + prompts, steering, **gen)
     n = len(prompts)
+    if args.json:
+        report = {
+            "vector": str(args.vector),
+            "concept": vec.concepts[k],
+            "model": model_name(model),
+            "trained_on": vec.metadata.get("model"),
+            "layer": vec.layer,
+            "positions": vec.positions,
+            "factor": args.factor,
+            "alpha": float(module.alpha[k]) if hasattr(module, "alpha") else None,
+            "seed": args.seed,
+            "temperature": args.temperature,
+            "max_new_tokens": args.max_new_tokens,
+            "responses": [
+                {"prompt": p, "steered": outs[i].text, "unsteered": outs[n + i].text} for i, p in enumerate(prompts)
+            ],
+        }
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
     alpha = getattr(vec.module, "alpha", None)
     strength = f"alpha {float(alpha[k]) * args.factor:.2f} = learned x{args.factor:g}" if alpha is not None else ""
     print(
@@ -499,6 +518,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--temperature", type=float, default=0.0, help="0 is greedy decoding")
     s.add_argument("--seed", type=int, default=0, help="seeds sampling")
     s.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when present)")
+    s.add_argument(
+        "--allow-other-model",
+        action="store_true",
+        help="apply the vector to a model of the same width other than the one it was trained on",
+    )
+    s.add_argument("--json", action="store_true", help="print prompts, responses, vector, factor and seed as JSON")
     s.add_argument("prompt", nargs="+", help="one or more user turns")
     s.set_defaults(func=_cmd_generate)
 
@@ -525,13 +550,28 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _is_user_error(err: Exception) -> bool:
+    """Errors that come from what the user asked for or gave (files, options, models, servers), not from
+    a bug in prosv: reported in one line."""
     from .data.tables import DataValidationError
+    from .judges import JudgeAPIError
     from .models import ModelNotAvailable
-    from .vectors import VectorFileError
+    from .training import TrainingError
+    from .vectors import VectorFileError, VectorModelMismatch
 
     return isinstance(
         err,
-        (UserError, ValueError, KeyError, FileNotFoundError, DataValidationError, ModelNotAvailable, VectorFileError),
+        (
+            UserError,
+            ValueError,
+            KeyError,
+            FileNotFoundError,
+            DataValidationError,
+            ModelNotAvailable,
+            VectorFileError,
+            VectorModelMismatch,
+            TrainingError,
+            JudgeAPIError,
+        ),
     )
 
 

@@ -59,6 +59,8 @@ __all__ = [
     "add_overall",
     "select_factor",
     "concept_means",
+    "JUDGE_COUNT_COLUMNS",
+    "judge_count_sums",
 ]
 
 # AxBench's steering factor grid (its steering sweep configs): 14 values, finer below 2.
@@ -91,6 +93,19 @@ def select_report_split(n_instructions: int) -> tuple[range, range]:
 
 RATING_COLUMNS: tuple[str, str, str] = ("concept_score", "instruction_score", "fluency_score")
 OVERALL = "overall"
+# per response: the axis ratings asked of the judge, the requests among them that failed (scored 0 under
+# `on_error: zero`) and the answers without a readable rating (scored 0); summaries sum them
+JUDGE_COUNT_COLUMNS: tuple[str, str, str] = ("judge_calls", "judge_errors", "judge_parse_failures")
+
+
+def judge_count_sums(ratings: pd.DataFrame) -> dict[str, float]:
+    """The judge's counts summed over `ratings`; NaN for a count that some row does not record
+    (ratings written before prosv counted them)."""
+    return {
+        c: float(ratings[c].sum()) if c in ratings.columns and ratings[c].notna().all() else float("nan")
+        for c in JUDGE_COUNT_COLUMNS
+    }
+
 
 PROTOCOL_FACTOR_FREE = "factor_free"
 PROTOCOL_FACTOR_GRID = "factor_grid"
@@ -318,7 +333,7 @@ def select_factor(
         where = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
         rows.append(_select_one(where, group, list(select_idx), list(report_idx), factors, metrics))
     cols = [*by, "concept_id", "factor", "selection_overall", *metrics, "n_select", "n_report", "protocol", "judge"]
-    return pd.DataFrame(rows)[cols]
+    return pd.DataFrame(rows)[cols + list(JUDGE_COUNT_COLUMNS)]
 
 
 def _select_one(where: dict, group: pd.DataFrame, select_idx: list, report_idx: list, factors, metrics) -> dict:
@@ -339,6 +354,7 @@ def _select_one(where: dict, group: pd.DataFrame, select_idx: list, report_idx: 
     row = dict(where, factor=float(best), selection_overall=float(by_factor.loc[best]))
     row.update({m: float(chosen[m].mean()) for m in metrics})
     row.update(n_select=int((g_sel["factor"] == best).sum()), n_report=int(len(chosen)), protocol=PROTOCOL_FACTOR_GRID)
+    row.update(judge_count_sums(group))  # over every factor rated: an error at any of them matters
     return row
 
 
@@ -346,11 +362,12 @@ def concept_means(
     ratings: pd.DataFrame, *, by: Sequence[str] = (), protocol: str | None = None, judge: str | None = None
 ) -> pd.DataFrame:
     """Per-concept means of ``overall`` and the ratings (one row per [*by], protocol, judge,
-    concept_id), with ``n_responses``."""
+    concept_id), with ``n_responses`` and the judge's counts summed (:func:`judge_count_sums`)."""
     df = _label(_with_overall(ratings), protocol, judge)
     keys = [*by, "protocol", "judge", "concept_id"]
     metrics = _metric_columns(df)
     grouped = df.groupby(keys, sort=True, dropna=False)
     out = grouped[metrics].mean()
     out["n_responses"] = grouped.size()
-    return out.reset_index()
+    counts = grouped.apply(lambda g: pd.Series(judge_count_sums(g)), include_groups=False)
+    return out.join(counts).reset_index()

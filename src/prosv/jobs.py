@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from .models import recommended_hyperparameters
-from .training import HYPERPARAMETER_KEYS, Example, TrainConfig
+from .training import HYPERPARAMETER_KEYS, Example, TrainConfig, TrainingError
 
 log = logging.getLogger("prosv")
 
@@ -153,7 +153,8 @@ def save_training(
 ) -> None:
     """Write a training run's loss log (with its labels) and its vector file (with the concepts' ids
     and, given ``names``, their names); a run in which a concept diverged writes neither, so a good
-    file from an earlier run is never replaced by a bad one."""
+    file from an earlier run is never replaced by a bad one. The vector file holds no timing
+    (`seconds` goes to the log), so identical runs give identical bytes."""
     from .files import write_parquet
     from .models import hidden_size, num_layers
     from .provenance import of_model
@@ -162,9 +163,9 @@ def save_training(
     cfg = result.config
     ids = concepts if concepts is not None else list(dict.fromkeys(result.losses["concept"]))
     if result.diverged:
-        raise RuntimeError(
-            f"{method} at layer {result.layer}, {cfg.positions}: concepts {result.diverged} diverged "
-            f"(loss rose well above its start); nothing written. Lower eta_alpha / eta_v."
+        raise TrainingError(
+            f"{method} at layer {result.layer}, {cfg.positions}: {result.divergence_report()}; nothing written "
+            f"({vectors} and {losses} keep what they held). Lower eta_alpha / eta_v."
         )
     log.info("trained %s in %.1f s; lr_alpha=%.4g lr_v=%.4g", method, seconds, result.lr_alpha, result.lr_v)
     write_parquet(

@@ -241,8 +241,9 @@ def resolve_model(name: str, root: Path | str | None = None) -> ModelRef:
     if folder.is_dir():
         if not (folder / "config.json").is_file():
             raise KeyError(f"model folder {name!r} has no config.json: not a transformers model folder")
-        return ModelRef(name, str(folder), name, False)
-    if _looks_like_path(name):
+        return ModelRef(name, str(folder), str(folder.resolve()), False)  # recorded as an absolute path
+    if _looks_like_path(name) or (folder.parent.is_dir() and folder.parent != Path(".")):
+        # `models/tiny` is a hub id by its form, but with a local `models/` folder it is a path
         raise KeyError(f"model folder {name!r} does not exist")
     hub_id = HUB_ALIASES.get(name, name)
     if "/" not in hub_id:

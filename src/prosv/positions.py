@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-_PART = re.compile(r"^([ps])(\d+)$")
+# one part of a spec: ASCII only (\d alone would also take other scripts' digits, which int() reads)
+_PART = re.compile(r"\s*([ps])([0-9]+)\s*", re.ASCII)
 
 
 class PositionSpecError(ValueError):
@@ -57,7 +58,7 @@ def parse_positions(spec: str) -> PositionSpec:
         return PositionSpec(text, whole_prompt=True)
     counts: dict[str, int] = {}
     for part in text.split("+"):
-        m = _PART.match(part.strip())
+        m = _PART.fullmatch(part)
         if not m:
             raise PositionSpecError(
                 f"invalid position spec {spec!r}: each part must look like p<k> or s<k> with k >= 1 "

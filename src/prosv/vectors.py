@@ -2,9 +2,8 @@
 
 One file holds K concepts (K = 1 for a single vector). Tensors: `alpha` [K] and `v` [K, n] for
 steering vectors, `R`/`W`/`b` for LoReFT. Metadata values are strings (a safetensors rule);
-structured values are JSON. The header's keys are written in sorted order (safetensors itself writes
-them in hash order), so two identical runs on one machine give identical files, byte for byte. Writes
-go to a temporary file renamed into place.
+structured values are JSON. The header is written with sorted keys, so two identical runs give
+identical files, byte for byte. Writes go to a temporary file renamed into place.
 
 Metadata names (format `prosv-vectors/2`): `intervention` is the kind of edit (`sv` or `loreft`),
 `method` the workflow's name for the run (a config arm such as `prosv_lang`), `loss` the objective,
@@ -12,6 +11,9 @@ Metadata names (format `prosv-vectors/2`): `intervention` is the kind of edit (`
 `provenance` (JSON) the device, dtype, library versions and CPU features that trained it
 (:mod:`prosv.provenance`).
 Files of format 1 (where `method` held the kind and `method_name` the arm) are read as well.
+
+A vector meets a model through :func:`check_compatible`: the width must match, its layer must exist,
+and the model's name and depth must be the recorded ones unless the caller allows another model.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from safetensors.torch import save
 from . import __version__
 from .files import atomic_write
 from .interventions import LoReFT, SteeringVectors
+from .positions import as_spec
 
 FORMAT = "prosv-vectors/2"
 READABLE_FORMATS = ("prosv-vectors/1", FORMAT)
@@ -35,6 +38,10 @@ READABLE_FORMATS = ("prosv-vectors/1", FORMAT)
 
 class VectorFileError(ValueError):
     """A file that is not a readable prosv vector file; the message names the file and the problem."""
+
+
+class VectorModelMismatch(ValueError):
+    """A vector file applied to a model it was not trained for; the message says both."""
 
 
 def config_hash(obj) -> str:
@@ -64,6 +71,24 @@ class VectorFile:
     @property
     def method(self) -> str:
         return self.metadata.get("method") or self.intervention
+
+    @property
+    def hidden_size(self) -> int:
+        """The width the tensors act on (the model's hidden size)."""
+        tensors = self.module.state_tensors()
+        return int((tensors["v"] if "v" in tensors else tensors["R"]).shape[-1])
+
+    def trained_for(self) -> str:
+        """What the file was trained on, in words: model, width, depth and layer."""
+        depth = self.metadata.get("num_layers")
+        return (
+            f"{self.metadata.get('model') or 'an unrecorded model'} (width {self.hidden_size}"
+            + (f", {depth} layers" if depth else "")
+            + f"), layer {self.layer}"
+        )
+
+    def check_compatible(self, model, *, allow_other_model: bool = False) -> VectorFile:
+        return check_compatible(self, model, allow_other_model=allow_other_model)
 
     @property
     def concepts(self) -> list:
@@ -123,16 +148,20 @@ def save_vectors(
         meta["provenance"] = json.dumps(provenance, sort_keys=True)
     for k, v in (extra or {}).items():
         meta[k] = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
-    blob = _canonical(save(tensors, metadata=meta))
-    return atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(blob))
+    return atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(_canonical(save(tensors, metadata=meta))))
 
 
 def _canonical(blob: bytes) -> bytes:
-    """The same safetensors file with its JSON header's keys sorted: safetensors writes the metadata
-    in hash order, which differs from run to run; the tensor data and its offsets are unchanged."""
+    """The same safetensors file with its JSON header's keys sorted.
+
+    safetensors keeps metadata in a hash map whose order changes from run to run, so identical
+    tensors and metadata gave different bytes. A file is an 8-byte little-endian header length, the
+    JSON header (padded with spaces to a multiple of 8) and the tensor data; offsets in the header
+    count from the data's start, so re-serialising the header leaves them valid.
+    """
     n = int.from_bytes(blob[:8], "little")
     header = json.dumps(json.loads(blob[8 : 8 + n]), sort_keys=True, separators=(",", ":")).encode()
-    header += b" " * (-len(header) % 8)  # the format pads the header with spaces to 8 bytes
+    header += b" " * (-len(header) % 8)
     return len(header).to_bytes(8, "little") + header + blob[8 + n :]
 
 
@@ -144,7 +173,9 @@ def _upgrade(meta: dict) -> dict:
     return meta
 
 
-def load_vectors(path: str | Path) -> VectorFile:
+def load_vectors(path: str | Path, model=None, *, allow_other_model: bool = False) -> VectorFile:
+    """Read a vector file; with `model`, also check that it can steer that model (:func:`check_compatible`).
+    A file that is missing, not safetensors, not prosv's or inconsistent raises an error naming it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: vector file not found")
@@ -178,4 +209,70 @@ def load_vectors(path: str | Path) -> VectorFile:
         raise VectorFileError(f"{path}: inconsistent vector file ({err})") from None
     for p in module.parameters():
         p.requires_grad_(False)
-    return VectorFile(module, meta, path)
+    vec = VectorFile(module, meta, path)
+    _check_consistent(vec)
+    return vec if model is None else check_compatible(vec, model, allow_other_model=allow_other_model)
+
+
+def _check_consistent(vec: VectorFile) -> None:
+    """Metadata that agrees with the tensors, and tensors that are finite."""
+    meta, problems = vec.metadata, []
+    if not str(meta.get("layer", "")).isdigit():
+        problems.append(f"layer {meta.get('layer')!r} is not a layer index")
+    try:
+        as_spec(meta.get("positions"))
+    except ValueError as err:
+        problems.append(str(err))
+    if meta.get("hidden_size") and str(meta["hidden_size"]) != str(vec.hidden_size):
+        problems.append(f"metadata says width {meta['hidden_size']}, the tensors have {vec.hidden_size}")
+    if len(vec.concepts) != vec.module.num_concepts:
+        problems.append(f"{len(vec.concepts)} concept names for {vec.module.num_concepts} concepts")
+    bad = [k for k, t in vec.module.state_tensors().items() if not bool(torch.isfinite(t).all())]
+    if bad:
+        problems.append(f"tensor(s) {bad} hold non-finite values (a training run that diverged?)")
+    if problems:
+        raise VectorFileError(f"{vec.path}: inconsistent vector file: {'; '.join(problems)}")
+
+
+def model_name(model) -> str | None:
+    """The name a model is recorded under in vector files: its registry source id (hub id or folder),
+    else the path transformers loaded it from; None for a model built in memory."""
+    ref = getattr(model, "prosv_ref", None)
+    if ref is not None:
+        return ref.source_id
+    return getattr(model.config, "_name_or_path", None) or None
+
+
+def _same_model(recorded: str, loaded: str) -> bool:
+    if recorded == loaded:
+        return True
+    a, b = Path(recorded).expanduser(), Path(loaded).expanduser()
+    return a.is_dir() and b.is_dir() and a.resolve() == b.resolve()
+
+
+def check_compatible(vec: VectorFile, model, *, allow_other_model: bool = False) -> VectorFile:
+    """`vec` itself when it can steer `model`, else :class:`VectorModelMismatch` saying what the file
+    was trained for and what is loaded.
+
+    The width must match and the vector's layer must exist in the model, always. The model's name
+    (hub id or folder) and depth must also be the recorded ones, unless `allow_other_model` (for a
+    model of the same width the user knows to be compatible, e.g. a fine-tune of the same base).
+    Fields a file does not record (older files, models built in memory) are not compared.
+    """
+    from .models import hidden_size, num_layers
+
+    width, depth, name = hidden_size(model), num_layers(model), model_name(model)
+    loaded = f"{name or 'an unnamed model'} (width {width}, {depth} layers)"
+    head = f"{vec.path or 'vector file'}: trained for {vec.trained_for()}; the loaded model is {loaded}"
+    if vec.hidden_size != width:
+        raise VectorModelMismatch(f"{head}: the widths differ, so it cannot be applied to this model")
+    if vec.layer >= depth:
+        raise VectorModelMismatch(f"{head}: it has no layer {vec.layer}, so it cannot be applied to this model")
+    recorded, recorded_depth = vec.metadata.get("model"), vec.metadata.get("num_layers")
+    other = (recorded and name and not _same_model(recorded, name)) or (recorded_depth and int(recorded_depth) != depth)
+    if other and not allow_other_model:
+        raise VectorModelMismatch(
+            f"{head}: another model; if it is meant to be used on this one, allow it explicitly "
+            f"(prosv generate --allow-other-model; allow_other_model=True in Python)"
+        )
+    return vec

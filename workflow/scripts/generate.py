@@ -27,7 +27,7 @@ if mode in X.BASELINES:
 else:
     # one vector file (a method's run) or several (every location variant of a layer)
     files = snakemake.input.vectors
-    vectors = [load_vectors(path) for path in ([files] if isinstance(files, str) else list(files))]
+    vectors = [load_vectors(path, model) for path in ([files] if isinstance(files, str) else list(files))]
     result = X.vector_responses(
         model, tokenizer, prompts, vectors, ev["factor_grid"] if mode == "grid" else None, **gen
     )

@@ -12,5 +12,9 @@ rated = judge.rate_dataframe(generations, progress=True)
 if "protocol" not in rated.columns:
     rated["protocol"] = "factor_free"
 save_ratings(rated, snakemake.output[0], judge)
-log.info("judge %s: %s", judge.judge_id, judge.stats.as_dict())
+stats = judge.stats.as_dict()
+log.info("judge %s: %s", judge.judge_id, stats)
+if stats["errors"] or stats["parse_failures"]:
+    # scored 0 and counted in the ratings' judge_errors / judge_parse_failures columns, and in SUMMARY.md
+    log.warning("%d judge errors and %d parse failures (scored 0)", stats["errors"], stats["parse_failures"])
 judge.close()

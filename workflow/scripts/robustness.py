@@ -17,7 +17,7 @@ instructions = pd.read_parquet(snakemake.input.instructions)
 prompts = X.attack_prompts(concepts, instructions, concept_ids, ev["instructions_per_concept"])
 model, tokenizer = load_configured_model(snakemake.config)
 for vec in vectors.values():
-    vec.module.to(next(model.parameters()).device)
+    vec.check_compatible(model).module.to(next(model.parameters()).device)
 log.info("robustness: %d attacked prompts (concepts %s), methods %s", len(prompts), concept_ids, methods)
 result = X.attack_generations(
     model,

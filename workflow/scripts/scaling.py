@@ -9,7 +9,7 @@ from prosv import evaluation as E
 from prosv import experiments as X
 from prosv.files import write_parquet
 from prosv.jobs import concept_examples, load_configured_model, log, start_job, train_config
-from prosv.models import hidden_size
+from prosv.models import hidden_size, num_layers
 from prosv.provenance import of_model
 from prosv.vectors import save_vectors
 
@@ -39,6 +39,8 @@ save_vectors(
     method="scaling",
     concepts=names,
     provenance=of_model(model),
+    hidden_size=hidden_size(model),
+    num_layers=num_layers(model),
 )
 
 ev = snakemake.params.evaluate

@@ -17,7 +17,7 @@ tasks = X.load_utility_tasks(cfg["source"], snakemake.params.data_dir, cfg["ques
 conditions = X.utility_conditions(vectors, concepts, concept_ids, cfg["fssv_factors"])
 model, tokenizer = load_configured_model(snakemake.config)
 for vec in vectors.values():
-    vec.module.to(next(model.parameters()).device)
+    vec.check_compatible(model).module.to(next(model.parameters()).device)
 log.info(
     "utility: %d conditions x %s on concepts %s",
     len(conditions),

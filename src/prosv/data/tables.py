@@ -14,27 +14,43 @@ class DataValidationError(ValueError):
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read .parquet, .json (array or lines), .jsonl or .csv into a frame with a RangeIndex."""
+    """Read .parquet, .json (array or lines), .jsonl or .csv into a frame with a RangeIndex. A file
+    that is missing, empty or not of its type raises an error naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found")
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        df = pd.read_parquet(path)
-    elif suffix in (".json", ".jsonl"):
-        with path.open(encoding="utf-8") as fh:
-            head = fh.read(4096).lstrip()
-        if not head:
-            raise DataValidationError(f"{path}: file is empty")
-        if head.startswith("["):
-            with path.open(encoding="utf-8") as fh:
-                df = pd.DataFrame.from_records(json.load(fh))
-        else:
-            df = pd.read_json(path, lines=True, dtype=False)
-    elif suffix == ".csv":
-        df = pd.read_csv(path)
-    else:
+    if suffix not in (".parquet", ".json", ".jsonl", ".csv"):
         raise DataValidationError(f"{path}: unsupported file type '{suffix}' (use parquet, json, jsonl or csv)")
+    if path.stat().st_size == 0:
+        raise DataValidationError(f"{path}: file is empty")
+    try:
+        df = _parse_table(path, suffix)
+    except DataValidationError:
+        raise
+    except Exception as err:  # each reader has its own errors (pyarrow, json, csv, unicode); all mean the same
+        problem = " ".join(str(err).split())[:200]
+        raise DataValidationError(
+            f"{path}: not a readable {suffix[1:]} file ({type(err).__name__}: {problem})"
+        ) from None
     if df.empty:
         raise DataValidationError(f"{path}: no rows")
     return df.reset_index(drop=True)
+
+
+def _parse_table(path: Path, suffix: str) -> pd.DataFrame:
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    with path.open(encoding="utf-8") as fh:
+        head = fh.read(4096).lstrip()
+    if not head:
+        raise DataValidationError(f"{path}: file is empty")
+    if head.startswith("["):
+        with path.open(encoding="utf-8") as fh:
+            return pd.DataFrame.from_records(json.load(fh))
+    return pd.read_json(path, lines=True, dtype=False)
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], where: str) -> None:

@@ -60,7 +60,7 @@ def location_concepts(ratings: pd.DataFrame) -> pd.DataFrame:
 
 def location_table(ratings: pd.DataFrame, *, n_boot: int = 10_000, seed: int = 0) -> pd.DataFrame:
     """One row per (layer, positions): mean ratings over development concepts, the overall score's
-    bootstrap interval over concepts, n_concepts, prompt_only, judge."""
+    bootstrap interval over concepts, n_concepts, prompt_only, judge and the judge's counts."""
     per = location_concepts(ratings)
     rows = []
     for (layer, positions), g in per.groupby(["layer", "positions"], sort=True):
@@ -75,6 +75,7 @@ def location_table(ratings: pd.DataFrame, *, n_boot: int = 10_000, seed: int = 0
                 "n_concepts": int(ci["n"]),
                 "prompt_only": as_spec(str(positions)).prompt_only,
                 "judge": g["judge"].iloc[0],
+                **E.judge_count_sums(g),
             }
         )
     return pd.DataFrame(rows)

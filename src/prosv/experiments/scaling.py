@@ -167,6 +167,7 @@ def run_scaling(
                 "layer": layer,
                 "positions": positions,
                 "hidden": hidden,
+                "diverged": bool(res.diverged),  # a cell whose loss ran away (prosv.training.loop) stays in the study
             }
         )
     module = SteeringVectors.stack(modules).requires_grad_(False)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..evaluation import OVERALL, RATING_COLUMNS, overall_score
+from ..evaluation import JUDGE_COUNT_COLUMNS, OVERALL, RATING_COLUMNS, overall_score
 from ..files import write_json, write_table
 from .cache import JudgeCache, open_cache
 
@@ -74,7 +74,8 @@ class Rating:
     instruction: int
     fluency: int
     raw: dict[str, str] = field(default_factory=dict)
-    parse_failures: tuple[str, ...] = ()
+    parse_failures: tuple[str, ...] = ()  # axes whose answer held no readable rating
+    errors: tuple[str, ...] = ()  # axes whose request failed (on_error: zero)
 
     @property
     def score(self) -> float:
@@ -88,6 +89,7 @@ class Rating:
             "score": self.score,
             "raw": dict(self.raw),
             "parse_failures": list(self.parse_failures),
+            "errors": list(self.errors),
         }
 
 
@@ -95,7 +97,8 @@ class Rating:
 class JudgeStats:
     """Counters of one judge object (thread safe). ``calls`` are requests to the model (the API,
     or the offline models for one response); ``cache_hits`` are calls answered from the cache;
-    ``parse_failures`` counts ratings whose raw output held no readable rating (cached or not)."""
+    ``parse_failures`` counts ratings whose raw output held no readable rating (cached or not);
+    ``errors`` counts requests that failed for good (they are not parse failures)."""
 
     calls: int = 0
     cache_hits: int = 0
@@ -168,8 +171,9 @@ class Judge(ABC):
         progress: bool = False,
     ) -> pd.DataFrame:
         """Copy of ``df`` with ``concept_score``, ``instruction_score``, ``fluency_score``,
-        ``overall``, ``judge`` and the raw judge outputs (``judge_raw_<axis>``) added; the judge's
-        counters after the run are in ``out.attrs['judge_stats']``."""
+        ``overall``, ``judge``, the raw judge outputs (``judge_raw_<axis>``) and the response's
+        counts (:data:`prosv.evaluation.JUDGE_COUNT_COLUMNS`) added; the judge's counters after the run are in
+        ``out.attrs['judge_stats']``."""
         missing = [c for c in (concept_col, instruction_col, response_col) if c not in df.columns]
         if missing:
             raise KeyError(f"frame lacks column(s) {missing}")
@@ -184,6 +188,10 @@ class Judge(ABC):
         out["judge"] = self.judge_id
         for axis, col in zip(AXES, RAW_COLUMNS):
             out[col] = [r.raw.get(axis, "") for r in ratings]
+        calls, errors, failures = JUDGE_COUNT_COLUMNS
+        out[calls] = len(AXES)
+        out[errors] = [len(r.errors) for r in ratings]
+        out[failures] = [len(r.parse_failures) for r in ratings]
         out.attrs["judge_stats"] = self.stats.as_dict()
         return out
 

@@ -272,6 +272,7 @@ class OpenAIJudge(Judge):
         jobs = [(i, axis, t) for i, t in enumerate(triples) for axis in AXES]
         start = time.perf_counter()
         raw: dict[tuple[int, str], str] = {}
+        errors: set[tuple[int, str]] = set()
         with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
             results = pool.map(self._one, jobs)
             if progress:
@@ -280,16 +281,29 @@ class OpenAIJudge(Judge):
                 results = tqdm(results, total=len(jobs), desc="judging")
             for index, axis, text, error in results:
                 raw[(index, axis)] = text if text is not None else f"[judge error] {error}"
+                if text is None:
+                    errors.add((index, axis))
         ratings = []
         failures = 0
         for i in range(len(triples)):
-            values, failed = {}, []
+            values, failed, errored = {}, [], []
             for axis in AXES:
-                parsed = parse_rating(raw[(i, axis)])
-                if parsed is None:
-                    failed.append(axis)
+                if (i, axis) in errors:
+                    errored.append(axis)  # a failed request is an error, not an answer that failed to parse
+                    parsed = None
+                else:
+                    parsed = parse_rating(raw[(i, axis)])
+                    if parsed is None:
+                        failed.append(axis)
                 values[axis] = 0 if parsed is None else parsed
             failures += len(failed)
-            ratings.append(Rating(**values, raw={a: raw[(i, a)] for a in AXES}, parse_failures=tuple(failed)))
+            ratings.append(
+                Rating(
+                    **values,
+                    raw={a: raw[(i, a)] for a in AXES},
+                    parse_failures=tuple(failed),
+                    errors=tuple(errored),
+                )
+            )
         self.stats.add(parse_failures=failures, responses_rated=len(triples), seconds=time.perf_counter() - start)
         return ratings

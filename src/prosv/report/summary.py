@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ..evaluation import JUDGE_COUNT_COLUMNS
 from ..files import write_text
 from ..stats import HELD, INCONCLUSIVE, INTERVAL_KIND
 from .claims import VERDICTS, claims
@@ -15,6 +16,75 @@ from .examples import QUANTILES, UNSTEERED, examples_markdown
 from .frames import isna, require, single, table
 from .paper import PAPER_MODELS, paper_model
 from .text import fmt, interval, locate_table_markdown, main_table_markdown, markdown, pm
+
+# a table (or one of its rows) whose ratings are more than this share judge errors or unreadable answers
+# (each scored 0) is flagged
+JUDGE_PROBLEM_SHARE = 0.05
+# the rated tables and the columns that name one of their rows
+RATED_TABLES = {
+    "main": ("method", "protocol"),
+    "locate": ("layer", "positions"),
+    "scaling": ("cell",),
+    "robustness": ("method", "factor"),
+}
+
+
+def _share(calls, errors, failures) -> float:
+    return (errors + failures) / calls if calls else 0.0
+
+
+def judge_problems(tables: Mapping[str, pd.DataFrame | None]) -> pd.DataFrame:
+    """Per rated table: the judge's calls, errors and parse failures summed over its rows, their share,
+    the rows whose own share exceeds :data:`JUDGE_PROBLEM_SHARE`, and whether the table is flagged
+    (its share or any row's over the limit). Tables without the counts are left out."""
+    rows = []
+    for name, keys in RATED_TABLES.items():
+        df = table(tables, name)
+        if df is None or any(c not in df.columns or df[c].isna().any() for c in JUDGE_COUNT_COLUMNS):
+            continue
+        calls, errors, failures = (int(df[c].sum()) for c in JUDGE_COUNT_COLUMNS)
+        over = [
+            " ".join(str(getattr(r, k)) for k in keys if k in df.columns)
+            for r in df.itertuples(index=False)
+            if _share(*(getattr(r, c) for c in JUDGE_COUNT_COLUMNS)) > JUDGE_PROBLEM_SHARE
+        ]
+        share = _share(calls, errors, failures)
+        rows.append(
+            {
+                "table": name,
+                "calls": calls,
+                "errors": errors,
+                "parse_failures": failures,
+                "share": share,
+                "rows_over_limit": over,
+                "flagged": share > JUDGE_PROBLEM_SHARE or bool(over),
+            }
+        )
+    columns = ["table", "calls", "errors", "parse_failures", "share", "rows_over_limit", "flagged"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _judge_lines(problems: pd.DataFrame) -> list[str]:
+    if problems.empty:
+        return []
+    view = problems.assign(
+        share=problems["share"].map(lambda x: f"{100 * x:.1f}%"),
+        rows_over_limit=problems["rows_over_limit"].map(lambda rows: ", ".join(rows) or "-"),
+        flagged=problems["flagged"].map(
+            lambda f: f"**over {JUDGE_PROBLEM_SHARE:.0%}: scores unreliable**" if f else "-"
+        ),
+    )
+    return [
+        "## Judge errors and parse failures",
+        "",
+        "Axis ratings asked of the judge (`calls`), requests that failed (scored 0 under "
+        "`judge: {on_error: zero}`) and answers without a readable rating (scored 0), summed over each "
+        f"table's responses; a table is flagged when they are over {JUDGE_PROBLEM_SHARE:.0%} of its "
+        "ratings or of one row's.",
+        "",
+        markdown(view),
+        "",
+    ]
 
 
 def _comparisons_markdown(comp: pd.DataFrame) -> str:
@@ -85,7 +155,15 @@ def write_summary(
     main = require(table(tables, "main"), "main")
     cl, comp = claims(tables, model=model, n_boot=n_boot, seed=seed)
     counts = cl["verdict"].value_counts()
+    problems = judge_problems(tables)
     lines = _header(main, model, choice, provenance)
+    flagged = list(problems.loc[problems["flagged"], "table"])
+    if flagged:
+        lines += [
+            "",
+            f"**Warning: more than {JUDGE_PROBLEM_SHARE:.0%} of the judge's ratings in {', '.join(flagged)} (or in "
+            "one of its rows) are errors or parse failures, scored 0; see 'Judge errors and parse failures'.**",
+        ]
     lines += [
         "",
         "Claims: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + f". Each comparison is paired (same "
@@ -105,7 +183,9 @@ def write_summary(
         "## Main table",
         "",
         main_table_markdown(main, model=model),
+        "",
     ]
+    lines += _judge_lines(problems)
     lines += _optional_sections(tables, model)
     text = "\n".join(lines).rstrip() + "\n"
     write_text(path, text)

@@ -10,6 +10,10 @@ Table schemas (one row per ...):
   bootstrap interval over concepts), the rating means with their intervals (``<rating>_lo``,
   ``<rating>_hi``), mean_alpha (learned alpha x factor), mean_factor. The factor-grid row of a
   method is named ``<method>_posthoc``.
+- every table built from ratings (``main``, ``main_concepts``, ``robustness``, ``robustness_concepts``,
+  ``scaling``, and the location search's ``locate``) carries the judge's counts summed over its
+  responses: ``judge_calls``, ``judge_errors``, ``judge_parse_failures``
+  (:data:`prosv.evaluation.JUDGE_COUNT_COLUMNS`; NaN for ratings that do not record them).
 - ``losses``: (method, layer, positions, split, concept, step): the training logs (loss, alpha,
   v_norm, ...), with ``role`` (main, locate) and ``objective`` (the loss function).
 - ``utility``: (method, factor, task): labels, n_concepts, n_questions, accuracy_mean/std,
@@ -73,7 +77,18 @@ def build_concept_scores(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
             parts.append(per.assign(**labels))
     out = pd.concat(parts, ignore_index=True)
     out["layer"] = pd.to_numeric(out["layer"], errors="coerce").astype("Int64")
-    keep = ["method", "protocol", "judge", "concept_id", "overall", *RATINGS, "effective_alpha", "factor", *LABELS]
+    keep = [
+        "method",
+        "protocol",
+        "judge",
+        "concept_id",
+        "overall",
+        *RATINGS,
+        "effective_alpha",
+        "factor",
+        *LABELS,
+        *E.JUDGE_COUNT_COLUMNS,
+    ]
     return with_labels(out)[[c for c in keep if c in out.columns]]
 
 
@@ -118,6 +133,7 @@ def build_main_table(concepts: pd.DataFrame, *, n_boot: int = 10_000, seed: int 
                 **_rating_intervals(pc, n_boot, seed),
                 "mean_alpha": float(pc["effective_alpha"].mean()) if "effective_alpha" in pc else np.nan,
                 "mean_factor": float(pc["factor"].mean()) if "factor" in pc else np.nan,
+                **E.judge_count_sums(pc),
             }
         )
     out = pd.DataFrame(rows)
@@ -157,11 +173,13 @@ def build_scaling_table(
     scores and the overall score's bootstrap interval over the cell's responses."""
     cells = require(cells, "scaling cells", ["cell", "final_loss"])
     rated = E.add_overall(require(ratings, "scaling ratings", ["cell", *RATINGS]))
-    scores = rated.groupby("cell")[["overall", *RATINGS]].mean()
-    scores["n_responses"] = rated.groupby("cell").size()
-    cis = {cell: bootstrap_ci(g["overall"], n_boot=n_boot, seed=seed) for cell, g in rated.groupby("cell")}
+    grouped = rated.groupby("cell")
+    scores = grouped[["overall", *RATINGS]].mean()
+    scores["n_responses"] = grouped.size()
+    cis = {cell: bootstrap_ci(g["overall"], n_boot=n_boot, seed=seed) for cell, g in grouped}
     scores["overall_lo"] = [cis[c]["ci_low"] for c in scores.index]
     scores["overall_hi"] = [cis[c]["ci_high"] for c in scores.index]
+    scores = scores.join(grouped.apply(lambda g: pd.Series(E.judge_count_sums(g)), include_groups=False))
     return cells.merge(scores.reset_index(), on="cell", how="left")
 
 
@@ -257,6 +275,7 @@ def build_robustness_table(
                 "overall_lo": ci["ci_low"],
                 "overall_hi": ci["ci_high"],
                 **{r: float(pc[r].mean()) for r in RATINGS},
+                **E.judge_count_sums(pc),
             }
         )
     out = pd.DataFrame(rows).assign(relative_accuracy=np.nan, relative_accuracy_std=np.nan)
@@ -281,6 +300,7 @@ def build_robustness_table(
         *RATINGS,
         "relative_accuracy",
         "relative_accuracy_std",
+        *E.JUDGE_COUNT_COLUMNS,
     ]
     return out[cols].sort_values(["method", "factor"]).reset_index(drop=True)
 
@@ -291,7 +311,9 @@ def robustness_by_concept(attack: pd.DataFrame) -> pd.DataFrame:
     att = (att if "overall" in att.columns else E.add_overall(att)).assign(
         factor=lambda d: d["factor"].astype(float).round(6)
     )
-    per = att.groupby(["method", "factor", "concept_id"])[["overall", *RATINGS]].mean().reset_index()
+    grouped = att.groupby(["method", "factor", "concept_id"])
+    per = grouped[["overall", *RATINGS]].mean()
+    per = per.join(grouped.apply(lambda g: pd.Series(E.judge_count_sums(g)), include_groups=False)).reset_index()
     labels = att.groupby("method")[list(LABELS)].first()
     return per.join(labels, on="method")
 

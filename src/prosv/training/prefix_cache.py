@@ -63,6 +63,9 @@ class PrefixCache:
         self.layer = layer
         self.max_device_bytes = max_device_bytes
         self.rows: dict[tuple[int, ...], torch.Tensor] = {}
+        # (prompt ids, response ids) -> (summed log-prob, tokens) under the unsteered model, for the
+        # training loop's reference losses (filled by prosv.training.loop)
+        self.unsteered: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[torch.Tensor, torch.Tensor]] = {}
         self.computed_tokens = 0  # tokens run through blocks 0..L so far (for logs and benchmarks)
 
     def __len__(self) -> int:
