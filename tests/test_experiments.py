@@ -359,3 +359,103 @@ def test_run_scaling_trains_each_cell_as_it_would_alone(tiny_model, tokenizer):
     prompts = pd.DataFrame({"concept_id": [7, 7], "user_turn": ["a", "b"]})
     expanded, rows = X.scaling_prompts(prompts, names)
     assert len(expanded) == 2 * len(cells) and rows[:2] == [0, 0] and rows[-1] == len(cells) - 1
+
+
+def test_tuning_cells_are_the_grid_product_and_bad_grids_are_named():
+    grid = {
+        "c_alpha": [2, 4],
+        "eta_alpha": [0.1],
+        "c_v": [1],
+        "eta_v": [0.02, 0.05, 0.1],
+        "epochs": [4],
+        "batch_size": [4],
+    }
+    cells = X.tuning_cells(grid)
+    assert len(cells) == 2 * 3 and len({c.name for c in cells}) == 6
+    assert {(c.c_alpha, c.eta_v) for c in cells} == {(a, v) for a in (2.0, 4.0) for v in (0.02, 0.05, 0.1)}
+    assert cells[0].train_config(TrainConfig(epochs=99)).epochs == 4  # the cell's budget, not the base's
+    with pytest.raises(ValueError, match="tune.grid.*'lr'"):
+        X.tuning_cells({**grid, "lr": [1]})
+    with pytest.raises(ValueError, match="tune.grid.*eta_v"):
+        X.tuning_cells({**grid, "eta_v": []})
+
+
+def _tuning_inputs(seed: int = 0):
+    """Ratings of three cells at two placements on four concepts, and their training figures."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows, cells = [], []
+    for positions in ("p2+s2", "all"):
+        for k, cell in enumerate(("weak", "middle", "strong")):
+            for concept in range(4):
+                for _ in range(3 + 2 * concept):  # unequal counts: a pooled mean would differ
+                    rows.append(
+                        {
+                            "positions": positions,
+                            "cell": cell,
+                            "concept_id": concept,
+                            "concept_score": min(2, int(rng.integers(0, 2)) + k * int(rng.random() < 0.7)),
+                            "instruction_score": int(rng.integers(1, 3)),
+                            "fluency_score": int(rng.integers(0, 3)),
+                        }
+                    )
+            cells.append(
+                {
+                    "positions": positions,
+                    "cell": cell,
+                    "kind": "tune",
+                    "c_alpha": 4.0,
+                    "eta_alpha": 1.0,
+                    "c_v": 1.0,
+                    "eta_v": 0.01 * (k + 1),
+                    "epochs": 4 + k,
+                    "batch_size": 4,
+                    "alpha_final": 90.0,
+                    "hidden": 576,
+                    "final_loss": 2.0 - k / 10,
+                }
+            )
+    return pd.DataFrame(rows), pd.DataFrame(cells)
+
+
+def test_tuning_table_ranks_cells_by_the_mean_over_concepts_of_the_harmonic_mean():
+    import numpy as np
+
+    ratings, cells = _tuning_inputs()
+    table = X.tuning_table(ratings, cells, n_boot=500, seed=1)
+    assert len(table) == 6
+    for (positions, cell), g in ratings.groupby(["positions", "cell"]):
+        c, i, f = (g[k].astype(float).to_numpy() for k in ("concept_score", "instruction_score", "fluency_score"))
+        harmonic = np.where(
+            (c == 0) | (i == 0) | (f == 0), 0.0, 3 / (1 / np.maximum(c, 1e-9) + 1 / i + 1 / np.maximum(f, 1e-9))
+        )
+        per_concept = pd.Series(harmonic).groupby(g.concept_id.to_numpy()).mean()
+        row = table[(table.positions == positions) & (table.cell == cell)].iloc[0]
+        assert row.overall == pytest.approx(per_concept.mean())
+        assert row.overall_lo <= row.overall <= row.overall_hi
+        assert row.has_concept == pytest.approx((c >= 1).mean()) and row.fluent == pytest.approx((f >= 1).mean())
+        assert row.steers == pytest.approx(((c >= 1) & (f >= 1)).mean()) and row.n_concepts == 4
+    for _, g in table.groupby("positions"):
+        assert list(g["rank"]) == [1, 2, 3] and g.overall.is_monotonic_decreasing
+    settings = X.recommended_settings(table, "lang")
+    assert set(settings) == {"prompt_only", "all"}
+    for family, positions in (("prompt_only", "p2+s2"), ("all", "all")):
+        best = table[(table.positions == positions) & (table["rank"] == 1)].iloc[0]
+        assert settings[family]["lang"]["eta_v"] == best.eta_v and settings[family]["lang"]["epochs"] == best.epochs
+    markdown = X.tuning_markdown(table)
+    assert markdown.count("\n| p2+s2") == 3 and "overall [95% CI]" in markdown
+
+
+def test_tuning_grid_takes_a_placements_own_values_over_the_shared_ones():
+    tune = {
+        "positions": ["p2+s2", "all"],
+        "grid": {"c_alpha": [4], "eta_alpha": [1.0], "c_v": [1], "eta_v": [0.02], "epochs": [12], "batch_size": [4]},
+        "by_positions": {"all": {"c_alpha": [1, 2], "eta_alpha": [0.1]}},
+    }
+    assert X.tuning_grid(tune, "p2+s2") == tune["grid"]
+    fssv = X.tuning_grid(tune, "all")
+    assert fssv["c_alpha"] == [1, 2] and fssv["eta_alpha"] == [0.1] and fssv["eta_v"] == [0.02]
+    assert len(X.tuning_cells(fssv)) == 2
+    with pytest.raises(ValueError, match="tune.by_positions.*'s4'"):
+        X.tuning_grid({**tune, "by_positions": {"s4": {"c_alpha": [1]}}}, "all")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -222,3 +223,33 @@ def test_changing_a_hyperparameter_reruns_only_its_jobs(finished_run, tmp_path):
     assert counts.get("train") == 1 and counts.get("generate") == 1
     assert "prepare_data" not in counts and "locate" not in counts
     assert "train_locate" not in counts and "scaling" not in counts, "location search and scaling use prosv_lang"
+
+
+def test_tune_target_ranks_every_cell_and_writes_the_winners_as_recommended_settings(finished_run):
+    tmp, config, _, _ = finished_run
+    results = tmp / "results"
+    snakemake("tune", "--cores", "2", "--configfile", str(config))
+    from prosv.experiments import tuning_grid
+
+    tune = yaml.safe_load(TEST_CONFIG.read_text())["tune"]
+    table = pd.read_parquet(results / "tune" / "table.parquet")
+    assert sorted(table.positions.unique()) == ["all", "p2+s2"]
+    for positions in ("all", "p2+s2"):
+        grid = tuning_grid(tune, positions)
+        cells = table[table.positions == positions]
+        assert len(cells) == math.prod(len(v) for v in grid.values())
+        assert set(cells.c_alpha) == set(grid["c_alpha"]) and set(cells.eta_v) == set(grid["eta_v"])
+    cells = len(table[table.positions == "p2+s2"])
+    # the ranking is the judge's factor-free score, recomputed here from the rated generations
+    ratings = pd.read_parquet(results / "ratings" / "tune" / "p2+s2.parquet")
+    from prosv.evaluation import add_overall
+
+    scores = add_overall(ratings).groupby(["cell", "concept_id"]).overall.mean().groupby("cell").mean()
+    ranked = table[table.positions == "p2+s2"].set_index("cell")
+    assert ranked.overall.to_dict() == pytest.approx(scores.to_dict())
+    assert ranked.sort_values("rank").overall.is_monotonic_decreasing
+    recommended = yaml.safe_load((results / "tune" / "recommended.yaml").read_text())["smollm2-135m"]
+    best = ranked[ranked["rank"] == 1].iloc[0]
+    assert recommended["prompt_only"]["lang"]["eta_v"] == best.eta_v
+    assert set(recommended) == {"prompt_only", "all"}
+    assert (results / "tune" / "table.md").read_text().count("| p2+s2") == cells

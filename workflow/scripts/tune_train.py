@@ -14,7 +14,7 @@ base = train_config(snakemake.config, snakemake.params.method, positions)
 concepts = [int(c) for c in snakemake.params.concepts]
 datasets = concept_examples(pd.read_parquet(snakemake.input.pairs), concepts, snakemake.params.hp.get("max_examples"))
 model, tokenizer = load_configured_model(snakemake.config)
-cells = X.tuning_cells(tune["grid"])
+cells = X.tuning_cells(X.tuning_grid(tune, positions))
 log.info("tuning %d cells at layer %d, %s, on concepts %s", len(cells), layer, positions, concepts)
 module, names, losses, table = X.run_scaling(model, tokenizer, layer, positions, datasets, base, cells, concepts)
 log.info("cells:\n%s", table.to_string())

@@ -135,28 +135,14 @@ def write_concept_responses(
         sample_ids=list(range(len(prompts))),
     )
     needed = sorted({ins.instruction_id for _, ins, _ in requests})
-    by_id = instructions.set_index("instruction_id").loc[needed, "instruction"]
-    neutral_out = generate(
-        model,
-        tokenizer,
-        list(by_id),
-        max_new_tokens=max_new_tokens,
-        temperature=0.0,
-        seed=seed,
-        batch_size=batch_size,
-        progress=progress,
-        desc="neutral responses",
-    )
-    neutral = dict(zip(needed, (g.text.strip() for g in neutral_out)))
+    neutral = _neutral_answers(model, tokenizer, instructions, needed, max_new_tokens, seed, batch_size, progress)
     rows = []
     for k, (c, ins, _) in enumerate(requests):
         texts = [o.text.strip() for o in outs[k * attempts : (k + 1) * attempts]]
         text, keep = _best_attempt(texts, list(c.keywords), c.steering_instruction)
         rows.append(
             {
-                "concept_id": int(c.concept_id),
-                "concept": c.concept,
-                "genre": c.genre,
+                **_concept_fields(c),
                 "instruction_id": int(ins.instruction_id),
                 "instruction": ins.instruction,
                 "response": cut_to_tokens(tokenizer, text, max_new_tokens),
@@ -170,6 +156,27 @@ def write_concept_responses(
         return written
     exemplar_rows = _exemplar_rows(model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress)
     return pd.concat([exemplar_rows, written], ignore_index=True)
+
+
+def _concept_fields(c) -> dict:
+    return {"concept_id": int(c.concept_id), "concept": c.concept, "genre": c.genre}
+
+
+def _neutral_answers(model, tokenizer, instructions, ids, max_new_tokens, seed, batch_size, progress) -> dict:
+    """The model's own greedy answer to each instruction id: the rejected side of every pair that drew it."""
+    by_id = instructions.set_index("instruction_id").loc[ids, "instruction"]
+    outs = generate(
+        model,
+        tokenizer,
+        list(by_id),
+        max_new_tokens=max_new_tokens,
+        temperature=0.0,
+        seed=seed,
+        batch_size=batch_size,
+        progress=progress,
+        desc="neutral responses",
+    )
+    return dict(zip(ids, (g.text.strip() for g in outs)))
 
 
 def _exemplar_rows(model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from .loreft import (
 from .robustness import attack_generations, attack_prompts
 from .scaling import ScalingCell, run_scaling, scaling_cells, scaling_generations, scaling_prompts
 from .steering import BASELINES, baseline_responses, vector_labels, vector_responses
-from .tuning import recommended_settings, tuning_cells, tuning_markdown, tuning_table
+from .tuning import recommended_settings, tuning_cells, tuning_grid, tuning_markdown, tuning_table
 from .utility import (
     UTILITY_TASKS,
     Condition,
@@ -81,6 +81,7 @@ __all__ = [
     "vector_responses",
     "recommended_settings",
     "tuning_cells",
+    "tuning_grid",
     "tuning_markdown",
     "tuning_table",
 ]

@@ -23,6 +23,16 @@ from .scaling import ScalingCell
 GRID_KEYS = ("c_alpha", "eta_alpha", "c_v", "eta_v", "epochs", "batch_size")
 
 
+def tuning_grid(tune: dict, positions: str) -> dict:
+    """The grid swept at one placement: the config's shared ``tune.grid`` with the values its
+    ``tune.by_positions[positions]`` gives in their place."""
+    by_positions = tune.get("by_positions") or {}
+    stray = sorted(set(by_positions) - set(tune.get("positions", [])))
+    if stray:
+        raise ValueError(f"config key 'tune.by_positions': {stray} not in tune.positions {tune.get('positions')}")
+    return {**(tune.get("grid") or {}), **(by_positions.get(positions) or {})}
+
+
 def tuning_cells(grid: dict) -> list[ScalingCell]:
     """Every combination of the grid's values (keys of GRID_KEYS; one value lists are fixed)."""
     unknown = sorted(set(grid) - set(GRID_KEYS))

@@ -1,0 +1,113 @@
+"""The steering gate: do factor-free vectors trained at the default budget steer concepts never seen in data/?
+
+Three concepts written for the gate (tests/data/gate: origami, sorting algorithms, units of length;
+none of them in data/), 24 hand-written pairs each. For each placement, PrOSV (p2+s2) and FSSV
+(all), one vector per concept is trained with the default configuration's settings
+(config/config.yaml: the embedded model's recommended rates and budget and its example cap, at
+`tune.layer`, the layer the rates were tuned at); then every concept answers the same new
+instructions, sampled as the evaluation samples them (its temperature, seed and length), and the
+offline judge rates the answers. The unsteered model answers the same prompts with the same draws,
+as the reference. The gate, per method: the concept is in at least 60% of the responses (concept
+rating >= 1) while at least 80% stay fluent (fluency >= 1). Shares carry 95% Wilson intervals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from common import ROOT, Check, Result
+
+GATE = ROOT / "tests" / "data" / "gate"
+CONCEPT_SHARE, FLUENT_SHARE = 0.60, 0.80
+INSTRUCTIONS = 20  # per concept: 60 responses per method, intervals of about +-12 points
+METHODS = (("PrOSV", "p2+s2"), ("FSSV", "all"))
+
+
+def _responses(model, tokenizer, config: dict, n_instructions: int, quick: bool):
+    """Rated responses of every method and the unsteered model, and each method's training figures."""
+    from prosv import evaluation as E
+    from prosv.data import read_instructions
+    from prosv.generation import Steering, generate
+    from prosv.jobs import concept_examples, train_config
+    from prosv.models import hidden_size
+    from prosv.training import train
+
+    concepts = pd.read_json(GATE / "concepts.jsonl", lines=True)
+    pairs = pd.read_json(GATE / "pairs.jsonl", lines=True).assign(keep=True, split="train", neutral_response=None)
+    ids = list(concepts.concept_id)
+    datasets = concept_examples(pairs, ids, config["train"].get("max_examples"))
+    prompts = E.steering_prompts(concepts, read_instructions("eval"), n=n_instructions)
+    ev, layer = config["evaluate"], int(config["tune"]["layer"])
+    sampling = dict(max_new_tokens=ev["max_new_tokens"], temperature=ev["temperature"], seed=config["seed"])
+    frames, trained = [], []
+    for name, positions in (*METHODS, ("unsteered", None)):
+        steering = None
+        if positions is not None:
+            method = config["locate"]["method"] if positions != "all" else config["locate"]["fssv_method"]
+            cfg = train_config(config, method, positions)
+            if quick:
+                cfg = dataclasses.replace(cfg, epochs=1)
+            t = time.perf_counter()
+            result = train(model, tokenizer, layer, datasets, cfg, progress=False, concept_names=ids)
+            final = result.losses.sort_values("step").groupby("concept").tail(1)
+            trained.append(
+                {
+                    "method": name,
+                    "seconds": time.perf_counter() - t,
+                    "steps": int(result.losses.step.max()) + 1,
+                    "alpha end / start": float(final.alpha.mean() / (cfg.c_alpha * hidden_size(model) ** 0.5)),
+                    "settings": cfg.to_dict(),
+                }
+            )
+            steering = Steering(result.module, layer, positions, rows=[ids.index(c) for c in prompts.concept_id])
+        outs = generate(
+            model, tokenizer, list(prompts.user_turn), steering, sample_ids=list(prompts.sample_id), **sampling
+        )
+        frames.append(prompts.assign(method=name, response=[o.text for o in outs]))
+    from prosv.judges import make_judge
+
+    judge = make_judge({"kind": "offline"})
+    rated = judge.rate_dataframe(pd.concat(frames, ignore_index=True))
+    judge.close()
+    return rated, trained, layer
+
+
+def run(model, tokenizer, quick: bool, config_path: Path = ROOT / "config" / "config.yaml") -> Result:
+    from prosv.stats import wilson_interval
+
+    config = yaml.safe_load(config_path.read_text())
+    rated, trained, layer = _responses(model, tokenizer, config, 3 if quick else INSTRUCTIONS, quick)
+    result = Result(
+        "gate",
+        "factor-free vectors steer new concepts" + (" (quick: 1 epoch, a smoke test)" if quick else ""),
+        __doc__,
+        headers=["method", "concept >= 1 [95% CI]", "fluent [95% CI]", "per concept (concept >= 1)", "n"],
+    )
+
+    def share(mask) -> tuple[float, str]:
+        lo, hi = wilson_interval(int(mask.sum()), len(mask))
+        return float(mask.mean()), f"{mask.mean():.0%} [{lo:.0%}, {hi:.0%}]"
+
+    for name in [m for m, _ in METHODS] + ["unsteered"]:
+        r = rated[rated.method == name]
+        concept, concept_text = share(r.concept_score >= 1)
+        fluent, fluent_text = share(r.fluency_score >= 1)
+        per = r.groupby("concept").concept_score.apply(lambda s: f"{(s >= 1).mean():.0%}").to_dict()
+        result.rows.append([name, concept_text, fluent_text, ", ".join(f"{k}: {v}" for k, v in per.items()), len(r)])
+        if name != "unsteered":
+            result.checks.append(
+                Check(f"{name} concept >= 1", concept, f">= {CONCEPT_SHARE:.0%}", concept >= CONCEPT_SHARE, "{:.0%}")
+            )
+            result.checks.append(
+                Check(f"{name} fluent", fluent, f">= {FLUENT_SHARE:.0%}", fluent >= FLUENT_SHARE, "{:.0%}")
+            )
+    for t in trained:
+        result.notes.append(
+            f"{t['method']}: layer {layer}, {t['steps']} steps in {t['seconds']:.0f} s, alpha end / start "
+            f"{t['alpha end / start']:.3f}; settings {t['settings']}"
+        )
+    return result
