@@ -162,39 +162,39 @@ def _concept_fields(c) -> dict:
     return {"concept_id": int(c.concept_id), "concept": c.concept, "genre": c.genre}
 
 
-def _neutral_answers(model, tokenizer, instructions, ids, max_new_tokens, seed, batch_size, progress) -> dict:
-    """The model's own greedy answer to each instruction id: the rejected side of every pair that drew it."""
-    by_id = instructions.set_index("instruction_id").loc[ids, "instruction"]
+def _greedy_answers(model, tokenizer, prompts: list[str], max_new_tokens, seed, batch_size, progress, desc) -> list:
+    """The model's own greedy answers: the rejected (concept-neutral) side of a pair."""
     outs = generate(
         model,
         tokenizer,
-        list(by_id),
+        prompts,
         max_new_tokens=max_new_tokens,
         temperature=0.0,
         seed=seed,
         batch_size=batch_size,
         progress=progress,
-        desc="neutral responses",
+        desc=desc,
     )
-    return dict(zip(ids, (g.text.strip() for g in outs)))
+    return [g.text.strip() for g in outs]
+
+
+def _neutral_answers(model, tokenizer, instructions, ids, max_new_tokens, seed, batch_size, progress) -> dict:
+    """The greedy answer to each instruction id, shared by every pair that drew it."""
+    by_id = instructions.set_index("instruction_id").loc[ids, "instruction"]
+    texts = _greedy_answers(
+        model, tokenizer, list(by_id), max_new_tokens, seed, batch_size, progress, "neutral responses"
+    )
+    return dict(zip(ids, texts))
 
 
 def _exemplar_rows(model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress) -> pd.DataFrame:
     ex = exemplars.merge(concepts[["concept_id", "concept", "genre"]], on="concept_id")
-    neutral = generate(
-        model,
-        tokenizer,
-        list(ex.instruction),
-        max_new_tokens=max_new_tokens,
-        temperature=0.0,
-        seed=seed,
-        batch_size=batch_size,
-        progress=progress,
-        desc="exemplar neutral responses",
+    neutral = _greedy_answers(
+        model, tokenizer, list(ex.instruction), max_new_tokens, seed, batch_size, progress, "exemplar neutral responses"
     )
     return ex.assign(
         instruction_id=-1,
-        neutral_response=[cut_to_tokens(tokenizer, g.text.strip(), max_new_tokens) for g in neutral],
+        neutral_response=[cut_to_tokens(tokenizer, text, max_new_tokens) for text in neutral],
         source="exemplar",
         keep=True,
     )[PAIR_COLUMNS]
