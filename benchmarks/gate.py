@@ -4,7 +4,7 @@ Three concepts written for the gate (tests/data/gate: origami, sorting algorithm
 none of them in data/), 24 hand-written pairs each. For each placement, PrOSV (p2+s2) and FSSV
 (all), one vector per concept is trained with the default configuration's settings
 (config/config.yaml: the embedded model's recommended rates and budget and its example cap, at
-`tune.layer`, the layer the rates were tuned at); then every concept answers the same new
+`tune.layer`, the layer the rates were tuned at); then every concept answers 20 new
 instructions, sampled as the evaluation samples them (its temperature, seed and length), and the
 offline judge rates the answers. The unsteered model answers the same prompts with the same draws,
 as the reference. The gate, per method: the concept is in at least 60% of the responses (concept
