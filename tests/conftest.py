@@ -66,3 +66,12 @@ def embedded(embedded_dir):
     from prosv.models import load_model
 
     return load_model("smollm2-135m", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory, tokenizer):
+    """A tiny random-weight model saved as a local model folder, with the embedded tokenizer."""
+    path = tmp_path_factory.mktemp("tiny")
+    make_tiny_model(tokenizer).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -4,21 +4,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import make_tiny_model
 
 
 def prosv(*args, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "prosv.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600
     )
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory, tokenizer):
-    path = tmp_path_factory.mktemp("tiny")
-    make_tiny_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 def test_positions_command_prints_template_tokens(embedded_dir):

@@ -34,14 +34,6 @@ LIMIT = 64  # the test server's --max-tokens-limit
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory, tokenizer):
-    path = tmp_path_factory.mktemp("tiny")
-    make_tiny_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def vector_dir(tmp_path_factory, tiny_dir):
     return make_vector_folder(tmp_path_factory.mktemp("vectors"), tiny_dir)
 

@@ -138,6 +138,35 @@ def concept_names(pairs: pd.DataFrame, concept_ids: list[int]) -> list[str] | No
     return [str(names.get(cid, cid)) for cid in concept_ids]
 
 
+def cell_generations(snakemake, model, tokenizer, module, names, concept_ids, layer: int, positions: str, n: int):
+    """Factor-free responses of every stacked cell (scaling study, tuning sweep) to `n` evaluation
+    instructions per development concept, sampled with the config's `evaluate` settings."""
+    from . import evaluation as E
+    from .experiments import scaling_generations
+
+    ev = snakemake.params.evaluate
+    prompts = E.steering_prompts(
+        pd.read_parquet(snakemake.input.concepts),
+        pd.read_parquet(snakemake.input.instructions),
+        n=n,
+        concept_ids=concept_ids,
+    )
+    return scaling_generations(
+        model,
+        tokenizer,
+        module,
+        names,
+        prompts,
+        layer,
+        positions,
+        max_new_tokens=ev["max_new_tokens"],
+        temperature=ev["temperature"],
+        seed=int(snakemake.config["seed"]),
+        batch_size=ev["batch_size"],
+        progress=True,
+    )
+
+
 def save_training(
     result,
     model,

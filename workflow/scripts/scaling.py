@@ -5,10 +5,9 @@ import time
 
 import pandas as pd
 
-from prosv import evaluation as E
 from prosv import experiments as X
 from prosv.files import write_parquet
-from prosv.jobs import concept_examples, load_configured_model, log, start_job, train_config
+from prosv.jobs import cell_generations, concept_examples, load_configured_model, log, start_job, train_config
 from prosv.models import hidden_size, num_layers
 from prosv.provenance import of_model
 from prosv.vectors import save_vectors
@@ -43,26 +42,7 @@ save_vectors(
     num_layers=num_layers(model),
 )
 
-ev = snakemake.params.evaluate
-prompts = E.steering_prompts(
-    pd.read_parquet(snakemake.input.concepts),
-    pd.read_parquet(snakemake.input.instructions),
-    n=ev["instructions_per_concept"],
-    concept_ids=concepts,
-)
-result = X.scaling_generations(
-    model,
-    tokenizer,
-    module,
-    names,
-    prompts,
-    layer,
-    positions,
-    max_new_tokens=ev["max_new_tokens"],
-    temperature=ev["temperature"],
-    seed=int(snakemake.config["seed"]),
-    batch_size=ev["batch_size"],
-    progress=True,
-)
+n = snakemake.params.evaluate["instructions_per_concept"]
+result = cell_generations(snakemake, model, tokenizer, module, names, concepts, layer, positions, n)
 log.info("%d responses for %d cells in %.1f s", len(result), len(cells), time.time() - t0)
 write_parquet(snakemake.output.generations, result.assign(split="dev"))

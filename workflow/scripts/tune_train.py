@@ -2,10 +2,9 @@
 
 import pandas as pd
 
-from prosv import evaluation as E
 from prosv import experiments as X
 from prosv.files import write_parquet
-from prosv.jobs import concept_examples, load_configured_model, log, start_job, train_config
+from prosv.jobs import cell_generations, concept_examples, load_configured_model, log, start_job, train_config
 
 start_job(snakemake)
 tune, ev = snakemake.params.tune, snakemake.params.evaluate
@@ -21,21 +20,5 @@ log.info("cells:\n%s", table.to_string())
 write_parquet(snakemake.output.losses, losses.assign(layer=layer, positions=positions, split="dev"))
 write_parquet(snakemake.output.cells, table)
 n = tune.get("instructions_per_concept", ev["instructions_per_concept"])
-prompts = E.steering_prompts(
-    pd.read_parquet(snakemake.input.concepts), pd.read_parquet(snakemake.input.instructions), n=n, concept_ids=concepts
-)
-result = X.scaling_generations(
-    model,
-    tokenizer,
-    module,
-    names,
-    prompts,
-    layer,
-    positions,
-    max_new_tokens=ev["max_new_tokens"],
-    temperature=ev["temperature"],
-    seed=int(snakemake.config["seed"]),
-    batch_size=ev["batch_size"],
-    progress=True,
-)
+result = cell_generations(snakemake, model, tokenizer, module, names, concepts, layer, positions, n)
 write_parquet(snakemake.output.generations, result.assign(method="tune", split="dev"))
