@@ -34,6 +34,7 @@ include: "workflow/rules/scaling.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/utility.smk"
+include: "workflow/rules/task.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/tune.smk"
 
@@ -41,4 +42,5 @@ include: "workflow/rules/tune.smk"
 rule all:
     input:
         f"{OUT}/SUMMARY.md",
+        get_task_target(),
     default_target: True

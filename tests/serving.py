@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from prosv.interventions import SteeringVectors
+from prosv.interventions import LayeredSteering, SteeringVectors
 from prosv.vectors import save_vectors
 
 START_TIMEOUT_S = 180
@@ -35,6 +35,7 @@ VECTORS = {
     "late_f": (3, "p4+s4", 6, 1),
     "s2_g": (0, "s2", 7, 1),
     "pair": (2, "p2+s2", 8, 2),
+    "layered_h": ((0, 2), "p2+s2", 9, 1),  # one vector per layer (LayeredSteering)
 }
 
 
@@ -42,7 +43,10 @@ def make_vector_folder(folder: Path, model_dir: Path, hidden: int = 64, layers: 
     """The servable files of VECTORS, plus two the server must refuse (another model, another width)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, (layer, positions, seed, k) in VECTORS.items():
-        module = SteeringVectors.initialise(k, hidden, c_alpha=4.0, c_v=8.0, seed=seed)
+        if isinstance(layer, tuple):
+            module = LayeredSteering.initialise(layer, k, hidden, c_alpha=2.0, c_v=8.0, seed=seed)
+        else:
+            module = SteeringVectors.initialise(k, hidden, c_alpha=4.0, c_v=8.0, seed=seed)
         if k > 1:  # distinct concepts: scale each one's direction differently
             module = SteeringVectors(
                 module.state_tensors()["alpha"], module.state_tensors()["v"] * torch.arange(1, k + 1)[:, None]

@@ -88,7 +88,8 @@ def test_model_list_has_the_base_model_and_every_servable_vector(server, client,
         vec = load_vectors(vector_dir / f"{stem}.safetensors")
         k = vec.index_of(concept) if concept else 0
         shown = listed[f"{base}:{name}"].steering
-        assert (shown["layer"], shown["positions"], shown["method"], shown["loss"]) == (
+        layer = tuple(shown["layer"]) if isinstance(shown["layer"], list) else shown["layer"]
+        assert (layer, shown["positions"], shown["method"], shown["loss"]) == (
             vec.layer, vec.positions, vec.method, vec.metadata["loss"]
         )  # fmt: skip
         assert shown["alpha"] == pytest.approx(float(vec.module.alpha[k]))
@@ -111,7 +112,15 @@ def test_steered_and_unsteered_answers_differ_and_say_what_was_applied(client, b
 
 @pytest.mark.parametrize(
     "vector, factor",
-    [(None, 1.0), ("prosv_a", 1.0), ("prompt_c", 0.7), ("fssv_d", 1.0), ("fssv_e", 0.3), ("pair@c1", 1.5)],
+    [
+        (None, 1.0),
+        ("prosv_a", 1.0),
+        ("prompt_c", 0.7),
+        ("fssv_d", 1.0),
+        ("fssv_e", 0.3),
+        ("pair@c1", 1.5),
+        ("layered_h", 1.0),
+    ],
 )
 def test_greedy_answer_equals_the_library_alone(client, base, reference, vector, factor):
     prompt = "Write a short poem about the sea, please."
@@ -138,11 +147,11 @@ def test_greedy_answer_equals_the_prosv_generate_command(client, base, tiny_dir,
     assert plain.choices[0].message.content.strip() == plain_cli
 
 
-def test_32_concurrent_clients_with_8_vectors_are_batched_and_answered_exactly(client, base, reference, server):
-    names = [n for n, spec in VECTORS.items() if spec[3] == 1] + ["pair@c1"]
-    assert len(names) == 8
+def test_32_concurrent_clients_with_9_vectors_are_batched_and_answered_exactly(client, base, reference, server):
+    names = [n for n, spec in VECTORS.items() if spec[3] == 1] + ["pair@c1"]  # one at two layers
+    assert len(names) == 9
     cases = [
-        (f"Question {i}: " + "tell me something " * (i % 5) + f"about the number {i}.", names[i % 8],
+        (f"Question {i}: " + "tell me something " * (i % 5) + f"about the number {i}.", names[i % 9],
          [1.0, 0.5, 1.5, 2.0][i // 8], 6 + i % 11)
         for i in range(32)
     ]  # fmt: skip

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from .interventions import optional_hook
+from .interventions import Layers, optional_hook
 from .padding import left_pad
 from .positions import PositionSpec, as_spec, left_padded_mask, template_ids
 
@@ -23,7 +23,7 @@ class Steering:
     """What to steer with: a module at a layer and positions, a concept index per prompt, a factor."""
 
     module: torch.nn.Module
-    layer: int
+    layer: Layers  # one layer, or the layers of a LayeredSteering
     positions: str | PositionSpec | list  # one placement for every prompt, or one per prompt
     rows: list[int] = field(default_factory=list)  # concept index of each prompt; -1 = unsteered
     factor: float = 1.0

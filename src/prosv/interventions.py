@@ -1,8 +1,10 @@
 """Interventions on the residual stream and the hook that applies them.
 
-Both modules hold K concepts at once so one batch can mix rows of different concepts: a row's
+Every module holds K concepts at once so one batch can mix rows of different concepts: a row's
 concept index picks its parameters (-1 leaves the row untouched). Parameters are fp32; the edit
-is computed in fp32 and cast back to the model's dtype once.
+is computed in fp32 and cast back to the model's dtype once. A module acts at one layer, except
+:class:`LayeredSteering`, which holds one steering vector per layer of a set and is attached to
+all of them by the same call.
 """
 
 from __future__ import annotations
@@ -13,7 +15,18 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .models import check_layer, decoder_layers
+from .models import Layers, check_layer, decoder_layers, layer_tuple, layers_text
+
+__all__ = [
+    "Layers",
+    "LayeredSteering",
+    "LoReFT",
+    "SteeringVectors",
+    "attached",
+    "layer_tuple",
+    "layers_text",
+    "optional_hook",
+]
 
 
 class SteeringVectors(nn.Module):
@@ -71,6 +84,14 @@ class SteeringVectors(nn.Module):
     def concept_parameters(self, k: int) -> dict[str, list[nn.Parameter]]:
         return {"alpha": [self.alpha[k]], "v": [self.v[k]]}
 
+    def direction_groups(self, k: int) -> list[list[nn.Parameter]]:
+        """Concept k's directions, one list per clipping group (one vector here)."""
+        return [[self.v[k]]]
+
+    def trace(self, k: int) -> tuple[float, float]:
+        """(alpha, ||v||) of concept k, as the loss table logs them."""
+        return float(self.alpha[k].detach()), float(self.v[k].detach().norm())
+
     def edit(self, h: torch.Tensor, rows: torch.Tensor, mask: torch.Tensor, factor: float = 1.0) -> torch.Tensor:
         alphas = torch.stack(list(self.alpha)).to(h.device)
         vectors = torch.stack(list(self.v)).to(h.device)
@@ -86,6 +107,82 @@ class SteeringVectors(nn.Module):
     @classmethod
     def from_state(cls, tensors: dict[str, torch.Tensor]) -> SteeringVectors:
         return cls(tensors["alpha"], tensors["v"])
+
+
+class LayeredSteering(nn.Module):
+    """K concepts' steering vectors at several layers, trained as one object.
+
+    Layer l adds factor * alpha_{l,k} * v_{l,k} at the same positions; each layer's vector follows
+    the single-layer rules (its own init, rates and clipping), and the concept's optimizer steps them
+    together. Tensors stack on a leading layer axis: `alpha` [L, K], `v` [L, K, n].
+    """
+
+    kind = "sv"
+
+    def __init__(self, layers, per_layer: list[SteeringVectors]):
+        super().__init__()
+        layers = layer_tuple(layers)
+        if not layers or list(layers) != sorted(set(layers)):
+            raise ValueError(f"layers must be distinct and increasing, got {list(layers)}")
+        if len(per_layer) != len(layers):
+            raise ValueError(f"{len(per_layer)} steering modules for {len(layers)} layers")
+        if len({(m.num_concepts, m.hidden) for m in per_layer}) != 1:
+            raise ValueError("every layer's module must hold the same concepts at the same width")
+        self.layers = layers
+        self.per_layer = nn.ModuleList(per_layer)
+
+    @classmethod
+    def initialise(cls, layers, num_concepts: int, hidden: int, **init) -> LayeredSteering:
+        """Each layer starts as a single-layer vector would (:meth:`SteeringVectors.initialise`)."""
+        layers = layer_tuple(layers)
+        return cls(layers, [SteeringVectors.initialise(num_concepts, hidden, **init) for _ in layers])
+
+    @classmethod
+    def stack(cls, modules: list[LayeredSteering]) -> LayeredSteering:
+        """Every concept of `modules` (all at the same layers), in order."""
+        layers = {m.layers for m in modules}
+        if len(layers) != 1:
+            raise ValueError(f"cannot stack modules at different layers: {sorted(layers)}")
+        per = [SteeringVectors.stack([m.per_layer[i] for m in modules]) for i in range(len(modules[0].layers))]
+        return cls(modules[0].layers, per)
+
+    def at(self, layer: int) -> SteeringVectors:
+        return self.per_layer[self.layers.index(layer)]
+
+    @property
+    def num_concepts(self) -> int:
+        return self.per_layer[0].num_concepts
+
+    @property
+    def hidden(self) -> int:
+        return self.per_layer[0].hidden
+
+    @property
+    def alpha(self) -> list[nn.Parameter]:
+        """Per concept, the mean factor over layers (what a one-number summary of the strength shows)."""
+        return [torch.stack([m.alpha[k] for m in self.per_layer]).mean() for k in range(self.num_concepts)]
+
+    def concept_parameters(self, k: int) -> dict[str, list[nn.Parameter]]:
+        return {"alpha": [m.alpha[k] for m in self.per_layer], "v": [m.v[k] for m in self.per_layer]}
+
+    def direction_groups(self, k: int) -> list[list[nn.Parameter]]:
+        return [[m.v[k]] for m in self.per_layer]
+
+    def trace(self, k: int) -> tuple[float, float]:
+        """Mean alpha and mean ||v|| over the layers."""
+        pairs = [m.trace(k) for m in self.per_layer]
+        return sum(a for a, _ in pairs) / len(pairs), sum(n for _, n in pairs) / len(pairs)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        states = [m.state_tensors() for m in self.per_layer]
+        return {key: torch.stack([st[key] for st in states]) for key in ("alpha", "v")}
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, torch.Tensor], layers) -> LayeredSteering:
+        layers = layer_tuple(layers)
+        if tensors["alpha"].dim() != 2 or tensors["alpha"].shape[0] != len(layers):
+            raise ValueError(f"alpha {tuple(tensors['alpha'].shape)} does not hold {len(layers)} layers")
+        return cls(layers, [SteeringVectors(a, v) for a, v in zip(tensors["alpha"], tensors["v"])])
 
 
 class LoReFT(nn.Module):
@@ -159,25 +256,23 @@ class LoReFT(nn.Module):
 
 
 class InterventionHook:
-    """Forward hook on one decoder block; the caller sets what the next forward call steers.
+    """Forward hook on decoder blocks; the caller sets what the next forward call steers.
 
     `rows` picks each batch row's concept (-1: none); `mask` [batch, seq] selects the positions of
     the next call. A mask of None means the call passes through untouched: that is how PrOSV leaves
     every decoding step alone while FSSV sets an all-true mask for each new token.
     """
 
-    def __init__(self, module: nn.Module):
+    def __init__(self, module: nn.Module, targets: dict | None = None):
         self.module = module
+        # block -> the module that edits its output (a LayeredSteering's layer); None: `module` everywhere
+        self.targets = targets or {}
         self.rows: torch.Tensor | None = None
         self.mask: torch.Tensor | None = None
         self.factor: float = 1.0
-        self.last_input: torch.Tensor | None = None  # block output before the edit, if recording
-        self.record = False
 
     def __call__(self, block, args, output):
         hidden = output[0] if isinstance(output, tuple) else output
-        if self.record:
-            self.last_input = hidden.detach()
         if self.mask is None or self.rows is None:
             return output
         if tuple(self.mask.shape) != tuple(hidden.shape[:2]):
@@ -185,26 +280,36 @@ class InterventionHook:
                 f"intervention mask {tuple(self.mask.shape)} does not match the hidden states "
                 f"{tuple(hidden.shape[:2])}: set the mask for every forward call"
             )
-        edited = self.module.edit(hidden, self.rows.to(hidden.device), self.mask.to(hidden.device), self.factor)
+        module = self.targets.get(block, self.module)
+        edited = module.edit(hidden, self.rows.to(hidden.device), self.mask.to(hidden.device), self.factor)
         if isinstance(output, tuple):
             return (edited,) + tuple(output[1:])
         return edited
 
 
 @contextmanager
-def attached(model, layer: int, module: nn.Module):
-    """Attach `module` to the output of decoder block `layer`; always removed on exit."""
-    block = decoder_layers(model)[check_layer(model, layer)]
-    hook = InterventionHook(module)
-    handle = block.register_forward_hook(hook)
+def attached(model, layer: Layers, module: nn.Module):
+    """Attach `module` to the output of decoder block `layer` (every layer of a LayeredSteering, one
+    hook shared by them, so the caller sets rows and masks once); always removed on exit."""
+    layers = layer_tuple(layer)
+    layered = isinstance(module, LayeredSteering)
+    if layered and layers != module.layers:
+        raise ValueError(f"the module acts at layers {layers_text(module.layers)}, not at {layers_text(layers)}")
+    if not layered and len(layers) != 1:
+        raise ValueError(f"a {type(module).__name__} acts at one layer, not at {layers_text(layers)}")
+    blocks = decoder_layers(model)
+    targets = {blocks[check_layer(model, x)]: module.at(x) if layered else module for x in layers}
+    hook = InterventionHook(module, targets if layered else None)
+    handles = [block.register_forward_hook(hook) for block in targets]
     try:
         yield hook
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
 
 
 @contextmanager
-def optional_hook(model, layer: int | None, module: nn.Module | None, factor: float = 1.0):
+def optional_hook(model, layer: Layers | None, module: nn.Module | None, factor: float = 1.0):
     """`attached` with a factor set, or a no-op yielding None when there is no module (unsteered runs)."""
     if module is None:
         yield None

@@ -185,7 +185,7 @@ def save_training(
     file from an earlier run is never replaced by a bad one. The vector file holds no timing
     (`seconds` goes to the log), so identical runs give identical bytes."""
     from .files import write_parquet
-    from .models import hidden_size, num_layers
+    from .models import hidden_size, layers_text, num_layers
     from .provenance import of_model
     from .vectors import save_vectors
 
@@ -201,7 +201,7 @@ def save_training(
         losses,
         result.losses.assign(
             method=method,
-            layer=result.layer,
+            layer=result.layer if isinstance(result.layer, int) else layers_text(result.layer),
             positions=cfg.positions,
             split=split,
             objective=cfg.loss,

@@ -68,6 +68,7 @@ HUB_ALIASES = {
     "qwen2.5-0.5b-instruct": "Qwen/Qwen2.5-0.5B-Instruct",
     "qwen2.5-7b-instruct": "Qwen/Qwen2.5-7B-Instruct",
     "qwen2.5-32b-instruct": "Qwen/Qwen2.5-32B-Instruct",
+    "llama-2-7b-chat": "meta-llama/Llama-2-7b-chat-hf",  # the blog's task-steering model
 }
 
 
@@ -375,6 +376,43 @@ def hidden_size(model) -> int:
 
 def num_layers(model) -> int:
     return len(decoder_layers(model))
+
+
+Layers = int | tuple[int, ...]  # where a module acts: one layer, or several (LayeredSteering)
+
+
+def layer_tuple(layer: Layers) -> tuple[int, ...]:
+    """The layers of a layer argument, as a tuple (an int is one layer)."""
+    if isinstance(layer, (list, tuple)):
+        return tuple(int(x) for x in layer)
+    return (int(layer),)
+
+
+def layers_text(layer: Layers) -> str:
+    """`20`, `0-29` (a contiguous run) or `3,7,9`, for logs, progress bars and messages."""
+    layers = layer_tuple(layer)
+    if len(layers) == 1:
+        return str(layers[0])
+    if layers == tuple(range(layers[0], layers[-1] + 1)):
+        return f"{layers[0]}-{layers[-1]}"
+    return ",".join(map(str, layers))
+
+
+def resolve_layers(spec, depth: int, where: str = "layer", model: str = "the model") -> Layers:
+    """A layer option as given (`20`, `"20"`, `"all"`, `"3,7"`, `[3, 7]`) for a model of `depth`
+    blocks: an int for one layer, a tuple for several ("all" is every block). Errors name `where`."""
+    try:
+        if isinstance(spec, str) and spec.strip() == "all":
+            return tuple(range(depth))
+        if isinstance(spec, str) and "," in spec:
+            spec = [int(x) for x in spec.split(",") if x.strip()]
+        layers = [int(x) for x in spec] if isinstance(spec, (list, tuple)) else int(spec)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where} {spec!r}: give a layer index, a list of them or 'all'") from None
+    bad = [x for x in layer_tuple(layers) if not 0 <= x < depth]
+    if bad or (isinstance(layers, list) and not layers):
+        raise ValueError(f"{where} {spec}: out of range for {model} ({depth} decoder layers, 0..{depth - 1})")
+    return layers if isinstance(layers, int) else tuple(sorted(set(layers)))
 
 
 def check_layer(model, layer: int) -> int:

@@ -7,7 +7,9 @@ identical files, byte for byte. Writes go to a temporary file renamed into place
 
 Metadata names (format `prosv-vectors/2`): `intervention` is the kind of edit (`sv` or `loreft`),
 `method` the workflow's name for the run (a config arm such as `prosv_lang`), `loss` the objective,
-`positions` and `layer` where it acts, `model` / `hidden_size` / `num_layers` what it was trained on,
+`positions` and `layer` where it acts (`"20"`, or a JSON list such as `"[0, 1, 2]"` for a vector
+at several layers, whose tensors carry a leading layer axis: `alpha` [L, K], `v` [L, K, n]),
+`model` / `hidden_size` / `num_layers` what it was trained on,
 `provenance` (JSON) the device, dtype, library versions and CPU features that trained it
 (:mod:`prosv.provenance`).
 Files of format 1 (where `method` held the kind and `method_name` the arm) are read as well.
@@ -29,7 +31,7 @@ from safetensors.torch import save
 
 from . import __version__
 from .files import atomic_write
-from .interventions import LoReFT, SteeringVectors
+from .interventions import LayeredSteering, Layers, LoReFT, SteeringVectors, layer_tuple, layers_text
 from .positions import as_spec
 
 FORMAT = "prosv-vectors/2"
@@ -57,8 +59,13 @@ class VectorFile:
     path: Path | None = None
 
     @property
-    def layer(self) -> int:
-        return int(self.metadata["layer"])
+    def layer(self) -> Layers:
+        """The layer it acts at; a tuple of layers for a vector at several."""
+        return parse_layer(self.metadata["layer"])
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return layer_tuple(self.layer)
 
     @property
     def positions(self) -> str:
@@ -84,7 +91,7 @@ class VectorFile:
         return (
             f"{self.metadata.get('model') or 'an unrecorded model'} (width {self.hidden_size}"
             + (f", {depth} layers" if depth else "")
-            + f"), layer {self.layer}"
+            + (f"), layer {self.layer}" if isinstance(self.layer, int) else f"), layers {layers_text(self.layer)}")
         )
 
     def check_compatible(self, model, *, allow_other_model: bool = False) -> VectorFile:
@@ -110,7 +117,7 @@ def save_vectors(
     module: torch.nn.Module,
     *,
     model: str,
-    layer: int,
+    layer: Layers,
     positions: str,
     loss: str,
     hyperparameters: dict,
@@ -130,12 +137,18 @@ def save_vectors(
         "method": method or module.kind,
         "model": model,
         "model_revision": model_revision or "",
-        "layer": str(layer),
+        "layer": str(layer) if isinstance(layer, int) else json.dumps(list(layer_tuple(layer))),
         "positions": positions,
         "loss": loss,
         "hyperparameters": json.dumps(hyperparameters, sort_keys=True, default=str),
         "config_hash": config_hash(
-            {"model": model, "layer": layer, "positions": positions, "loss": loss, "hyperparameters": hyperparameters}
+            {
+                "model": model,
+                "layer": layer if isinstance(layer, int) else list(layer),
+                "positions": positions,
+                "loss": loss,
+                "hyperparameters": hyperparameters,
+            }
         ),
         "concepts": json.dumps(concepts if concepts is not None else list(range(module.num_concepts))),
         "prosv_version": __version__,
@@ -163,6 +176,29 @@ def _canonical(blob: bytes) -> bytes:
     header = json.dumps(json.loads(blob[8 : 8 + n]), sort_keys=True, separators=(",", ":")).encode()
     header += b" " * (-len(header) % 8)
     return len(header).to_bytes(8, "little") + header + blob[8 + n :]
+
+
+def parse_layer(text) -> Layers:
+    """A file's `layer` metadata: "20" is one layer, "[0, 1]" several; anything else is ValueError."""
+    text = str(text).strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        layers = json.loads(text)
+    except ValueError:
+        layers = None
+    if not isinstance(layers, list) or not layers or not all(isinstance(x, int) and x >= 0 for x in layers):
+        raise ValueError(f"layer {text!r} is neither a layer index nor a list of them")
+    return tuple(layers)
+
+
+def _module_from_state(meta: dict, tensors: dict) -> torch.nn.Module:
+    if meta["intervention"] == "loreft":
+        return LoReFT.from_state(tensors)
+    layer = parse_layer(meta.get("layer", ""))
+    if isinstance(layer, int):
+        return SteeringVectors.from_state(tensors)
+    return LayeredSteering.from_state(tensors, layer)
 
 
 def _upgrade(meta: dict) -> dict:
@@ -200,7 +236,7 @@ def load_vectors(path: str | Path, model=None, *, allow_other_model: bool = Fals
             f"is not one prosv can load"
         )
     try:
-        module = SteeringVectors.from_state(tensors) if meta["intervention"] == "sv" else LoReFT.from_state(tensors)
+        module = _module_from_state(meta, tensors)
         for key in ("hyperparameters", "concepts"):
             meta[key] = json.loads(meta[key])
         if "provenance" in meta:  # files written before provenance was recorded have none
@@ -217,8 +253,6 @@ def load_vectors(path: str | Path, model=None, *, allow_other_model: bool = Fals
 def _check_consistent(vec: VectorFile) -> None:
     """Metadata that agrees with the tensors, and tensors that are finite."""
     meta, problems = vec.metadata, []
-    if not str(meta.get("layer", "")).isdigit():
-        problems.append(f"layer {meta.get('layer')!r} is not a layer index")
     try:
         as_spec(meta.get("positions"))
     except ValueError as err:
@@ -266,8 +300,8 @@ def check_compatible(vec: VectorFile, model, *, allow_other_model: bool = False)
     head = f"{vec.path or 'vector file'}: trained for {vec.trained_for()}; the loaded model is {loaded}"
     if vec.hidden_size != width:
         raise VectorModelMismatch(f"{head}: the widths differ, so it cannot be applied to this model")
-    if vec.layer >= depth:
-        raise VectorModelMismatch(f"{head}: it has no layer {vec.layer}, so it cannot be applied to this model")
+    if max(vec.layers) >= depth:
+        raise VectorModelMismatch(f"{head}: it has no layer {max(vec.layers)}, so it cannot be applied to this model")
     recorded, recorded_depth = vec.metadata.get("model"), vec.metadata.get("num_layers")
     other = (recorded and name and not _same_model(recorded, name)) or (recorded_depth and int(recorded_depth) != depth)
     if other and not allow_other_model:

@@ -60,6 +60,7 @@ rule figures:
         "../envs/prosv.yaml"
     input:
         **{name: f"{OUT}/tables/{name}.parquet" for name in TABLES},
+        **get_task_tables(),
         choice=f"{OUT}/locate/choice.json",
         # read for their metadata only: the device, dtype and versions that made the numbers
         vectors=lambda w: list(get_main_vectors().values()),
@@ -84,7 +85,7 @@ rule figures:
         tables_html=report(f"{OUT}/report/tables.html", caption="../report/tables.rst", category="6. Tables"),
     params:
         model=config["model"],
-        tables=TABLES,
+        tables=TABLES + list(get_task_tables()),
         n_boot=10000,
         seed=config["seed"],
     log:

@@ -35,7 +35,7 @@ def _concept_label(vec, k: int) -> str:
 
 def _cmd_generate(args) -> int:
     from ..generation import Steering, generate
-    from ..models import load_model, resolve_model
+    from ..models import layers_text, load_model, resolve_model
     from ..vectors import load_vectors, model_name
 
     if args.max_new_tokens < 1 or args.temperature < 0:
@@ -75,13 +75,14 @@ def _cmd_generate(args) -> int:
         return 0
     alpha = getattr(vec.module, "alpha", None)
     strength = f"alpha {float(alpha[k]) * args.factor:.2f} = learned x{args.factor:g}" if alpha is not None else ""
+    where = layers_text(vec.layer)
     print(
-        f"steering: method {vec.method} ({vec.intervention}, loss {vec.metadata.get('loss')}) at layer {vec.layer}, "
+        f"steering: method {vec.method} ({vec.intervention}, loss {vec.metadata.get('loss')}) at layer {where}, "
         f"positions {vec.positions}, concept {_concept_label(vec, k)}" + (f", {strength}" if strength else "")
     )
     for i, prompt in enumerate(prompts):
         print(f"=== prompt: {prompt}")
-        print(f"--- steered ({vec.method}: {vec.intervention} at L{vec.layer} {vec.positions}, factor {args.factor}):")
+        print(f"--- steered ({vec.method}: {vec.intervention} at L{where} {vec.positions}, factor {args.factor}):")
         print(outs[i].text.strip())
         print("--- unsteered:")
         print(outs[n + i].text.strip())

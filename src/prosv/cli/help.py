@@ -31,6 +31,7 @@ EXAMPLES = {
   prosv train --data pairs.parquet --concept lighthouses --layer 20 --out v.safetensors
   prosv train --data pairs.parquet --concept 0 --layer 20 --out v.safetensors --holdout 0.25
   prosv train --data pairs.jsonl --layer 20 --positions all --loss simpo --epochs 4 --out fssv.safetensors
+  prosv train --data pairs.parquet --concept 0 --layer all --c-alpha 0.25 --out every-layer.safetensors
 """,
     "generate": """examples:
   prosv generate --vector v.safetensors "Give me a tip for studying."

@@ -79,11 +79,17 @@ def _check_train_args(args) -> None:
     if Path(args.out).is_dir():
         raise UserError(f"--out {args.out}: is a directory; give a .safetensors file name")
     shape = model_shape(args.model, args.models_root)
-    if shape is not None and not 0 <= args.layer < shape.num_layers:
-        raise UserError(
-            f"--layer {args.layer}: out of range for {args.model} ({shape.num_layers} decoder layers, "
-            f"0..{shape.num_layers - 1})"
-        )
+    if shape is not None:
+        args.layer = _layers(args.layer, shape.num_layers, args.model)
+
+
+def _layers(spec, depth: int, model: str):
+    from ..models import resolve_layers
+
+    try:
+        return resolve_layers(spec, depth, "--layer", model)
+    except ValueError as err:
+        raise UserError(str(err)) from None
 
 
 def _cmd_train(args) -> int:
@@ -102,6 +108,7 @@ def _cmd_train(args) -> int:
         cut = max(1, int(len(examples) * (1 - args.holdout)))
         examples, holdout = examples[:cut], examples[cut:]
     model, tokenizer = load_model(args.model, device=args.device, root=args.models_root)
+    args.layer = _layers(args.layer, num_layers(model), args.model)
     given = sorted(k for k in TRAIN_OPTIONS if getattr(args, k) is not None)
     print(
         f"settings: {'recommended for ' + args.model if recommended else 'library defaults (no recommendation)'}"
@@ -162,7 +169,11 @@ def add(sub) -> None:
         help="parquet, JSON Lines, JSON or CSV with instruction and response columns (AxBench's input/output work too)",
     )
     s.add_argument("--concept", default=None, help="select rows by concept name or concept_id (default: every row)")
-    s.add_argument("--layer", type=int, required=True, help="decoder block whose output is steered (0-indexed)")
+    s.add_argument(
+        "--layer",
+        required=True,
+        help="decoder block whose output is steered (0-indexed), or several: 3,7,9 or all (one vector per layer)",
+    )
     s.add_argument("--intervention", default="sv", choices=INTERVENTIONS, help="steering vector or LoReFT")
     s.add_argument("--method", default=None, help="a name for the run, recorded in the vector file")
     s.add_argument("--positions", default="p2+s2", help="position spec: p2+s2 (PrOSV), all (FSSV), prompt, s4, ...")

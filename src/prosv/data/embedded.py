@@ -11,6 +11,8 @@ file                                   keys (type)
 ``utility/arithmetic.jsonl``           id (int or str), question (str), answer (int), steps (int)
 ``utility/multiple_choice.jsonl``      id (int or str), question (str), choices (4 str),
                                        answer (A-D), subject (str)
+``tasks/reading.jsonl``                id (int), passage (str), question (str ending in '?'),
+                                       answer (bool), split (train/test)
 =====================================  ==========================================================
 
 Readers check every line against the table's JSON Schema (:mod:`.schemas`) and raise
@@ -27,7 +29,7 @@ from pathlib import Path
 import jsonschema
 import pandas as pd
 
-from .schemas import CONCEPT_SPLITS, TABLES, TableSpec
+from .schemas import CONCEPT_SPLITS, READING_SPLITS, TABLES, TableSpec
 from .tables import DataValidationError, json_lines
 
 _MAX_REPORTED = 10
@@ -151,6 +153,17 @@ def read_arithmetic(path: str | os.PathLike | None = None) -> pd.DataFrame:
 def read_multiple_choice(path: str | os.PathLike | None = None) -> pd.DataFrame:
     """Embedded multiple-choice questions: id, question, choices (4), answer (A-D), subject."""
     return read_jsonl_table(path or _embedded_path(None, "utility", "multiple_choice.jsonl"), "multiple_choice")
+
+
+def read_reading(path: str | os.PathLike | None = None, *, split: str | None = None) -> pd.DataFrame:
+    """The embedded yes/no reading task: id, passage, question, answer (bool), split ('train' or
+    'test'); ``split`` keeps one split. :mod:`.reading` turns the rows into items and prompts."""
+    if split is not None and split not in READING_SPLITS:
+        raise ValueError(f"split must be one of {READING_SPLITS} (or None for both), got {split!r}")
+    df = read_jsonl_table(path or _embedded_path(None, "tasks", "reading.jsonl"), "reading")
+    if split is not None:
+        df = df[df["split"] == split].reset_index(drop=True)
+    return df
 
 
 def load_embedded(data_dir: str | os.PathLike | None = None) -> dict[str, pd.DataFrame]:

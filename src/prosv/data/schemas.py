@@ -12,6 +12,7 @@ from dataclasses import dataclass
 GENRES = ("text", "code", "math")
 CONCEPT_SPLITS = ("dev", "eval")
 CHOICE_LETTERS = ("A", "B", "C", "D")
+READING_SPLITS = ("train", "test")
 
 _INT = {"type": "integer", "description": "an integer"}
 _STR = {"type": "string", "pattern": r"\S", "description": "a non-empty string"}
@@ -105,5 +106,18 @@ TABLES: dict[str, TableSpec] = {
         ),
         unique=("id",),
         id_columns=("id",),
+    ),
+    "reading": TableSpec(
+        _record(
+            {
+                "id": {"type": "integer", "minimum": 0, "description": "a non-negative integer"},
+                "passage": _STR,
+                "question": {"type": "string", "pattern": r"\S.*\?$", "description": "a question ending in '?'"},
+                "answer": {"type": "boolean", "description": "true or false (a JSON boolean)"},
+                "split": _enum(READING_SPLITS),
+            }
+        ),
+        unique=("id",),
+        int_columns=("id",),
     ),
 }

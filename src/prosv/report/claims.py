@@ -8,7 +8,7 @@ comparisons holds when all of them hold and is contradicted when any is contradi
 
 Tables used (per concept): ``scaling_concepts`` (1), ``main_concepts`` (2), ``utility_concepts`` (3),
 ``robustness_concepts`` and ``utility_concepts`` (4), ``loreft_cosine`` (5), ``locate_concepts`` and
-``locate`` (6).
+``locate`` (6), ``task_items`` (7: the blog's task-steering result; its paired unit is a test item).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .. import evaluation as E
 from ..stats import CONTRADICTED, HELD, INCONCLUSIVE, NOT_MEASURED, Comparison, paired_comparison
 from .families import families, prompt_only
 from .frames import table
-from .paper import COS_THRESHOLD, PAPER_LOCATE, PAPER_MAIN, PAPER_MODELS, paper_model
+from .paper import BLOG_TASK, COS_THRESHOLD, PAPER_LOCATE, PAPER_MAIN, PAPER_MODELS, paper_model
 
 VERDICTS = (HELD, CONTRADICTED, INCONCLUSIVE, NOT_MEASURED)
 COMPARISON_COLUMNS = [
@@ -232,7 +232,27 @@ CLAIMS = {
     4: "PrOSV is more robust to a concept-suppression attack at equal utility (above the FSSV front at 100/80/50%)",
     5: f"LoReFT (rank 1) and PrOSV coincide at template positions: direction cosine above {COS_THRESHOLD}",
     6: "p2+s2 is the best placement in the location search (best overall score)",
+    7: "On a yes/no reading task, PrOSV at every layer beats FSSV and the unsteered model and stays below LoRA "
+    "(vectors align the answer format, not task knowledge)",
 }
+
+# claim 7: (what, a, b, paper sign) per comparison of per-item correctness
+TASK_COMPARISONS = (
+    ("accuracy, PrOSV minus FSSV (every layer)", "prosv_layers", "fssv_layers", 1),
+    ("accuracy, PrOSV (every layer) minus unsteered", "prosv_layers", "unsteered", 1),
+    ("accuracy, LoRA minus PrOSV (every layer)", "lora", "prosv_layers", 1),
+)
+
+
+def _claim_task(items: pd.DataFrame | None, boot: dict) -> list[dict]:
+    from .task import per_item
+
+    rows = []
+    for what, a, b, sign in TASK_COMPARISONS:
+        present = items is not None and {a, b} <= set(items["arm"])
+        comp = paired_comparison(per_item(items, a), per_item(items, b), **boot) if present else None
+        rows.append(_row(7, what, a, b, comp, sign))
+    return rows
 
 
 def paper_values(model: str | None) -> dict[int, str]:
@@ -249,6 +269,7 @@ def paper_values(model: str | None) -> dict[int, str]:
         6: f"p2+s2 {loc['p2+s2'][col][0]:.2f} vs FSSV {loc['all'][col][0]:.2f}, whole prompt "
         f"{loc['prompt'][col][0]:.2f}, p4+s4 {loc['p4+s4'][col][0]:.2f}, p1+s1 {loc['p1+s1'][col][0]:.2f} "
         f"overall ({PAPER_MODELS[col]}); best on every model",
+        7: "BoolQ accuracy (Llama-2-7B, blog): " + ", ".join(f"{k} {v:g}" for k, v in BLOG_TASK.items()),
     }
 
 
@@ -262,6 +283,7 @@ def comparisons(tables: Mapping[str, pd.DataFrame | None], *, n_boot: int = 10_0
         + _claim_robustness(table(tables, "robustness_concepts"), table(tables, "utility_concepts"), boot)
         + _claim_loreft(table(tables, "loreft_cosine"), boot)
         + _claim_location(table(tables, "locate"), table(tables, "locate_concepts"), boot)
+        + _claim_task(table(tables, "task_items"), boot)
     )
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 

@@ -78,3 +78,8 @@ def paper_key(row: Mapping) -> str | None:
     if fam in ("fssv", "prosv") and loss in ("lang", "simpo"):
         return f"{fam}_{loss}"
     return None
+
+
+# the first author's blog post: BoolQ accuracy (%) of Llama-2-7B, PrOSV (p2+s2) trained at every layer
+BLOG_TASK = {"unsteered": 38.0, "fssv": 56.0, "prosv": 63.0, "lora": 68.9}
+BLOG_TASK_ARMS = {"unsteered": "unsteered", "fssv_layers": "fssv", "prosv_layers": "prosv", "lora": "lora"}

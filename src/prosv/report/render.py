@@ -22,6 +22,7 @@ FIGURES = {
     "loreft_vs_prosv": ("loreft", "loreft_cosine", "loreft_spread"),
     "utility": ("utility",),
     "robustness_vs_utility": ("robustness",),
+    "task_steering": ("task",),  # drawn by the task_steering rule
 }
 
 
@@ -40,6 +41,7 @@ def figure_makers(tables: Mapping[str, pd.DataFrame | None], model: str | None, 
         ),
         "utility": lambda: P.plot_utility(tables.get("utility"), model=model),
         "robustness_vs_utility": lambda: P.plot_robustness_vs_utility(tables.get("robustness"), model=model),
+        "task_steering": lambda: P.plot_task_steering(tables.get("task"), model=model),
     }
 
 

@@ -218,6 +218,16 @@ def _optional_sections(tables: Mapping[str, pd.DataFrame | None], model: str | N
             _utility_markdown(ut),
             "",
         ]
+    task = table(tables, "task")
+    if task is not None:
+        from .task import task_rows_markdown
+
+        lines += [
+            "## Task steering (yes/no reading; accuracy with a 95% Wilson interval over test items)",
+            "",
+            task_rows_markdown(task),
+            "",
+        ]
     ex = table(tables, "examples")
     if ex is not None:
         quantiles = "/".join(str(int(round(100 * q))) for q in QUANTILES)

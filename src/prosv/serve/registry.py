@@ -5,7 +5,8 @@ several concepts (the workflow writes one file per split) is named `stem@concept
 cannot serve this model (another model or width, a layer it does not have, a LoReFT file, an
 unreadable file) are kept aside with the reason, so a request that names one is told why. All
 vectors at one layer are stacked into one module, so one hook per layer serves a batch that mixes
-them (`prosv.interventions.SteeringVectors.stack`).
+them (`prosv.interventions.SteeringVectors.stack`); vectors at a set of layers (LayeredSteering
+files) are stacked with the others at the same set, and their hook acts at each of those layers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..interventions import SteeringVectors
+from ..interventions import Layers, layers_text
 from ..models import hidden_size, num_layers
 from ..positions import PositionSpec, as_spec
 from ..vectors import VectorFile, VectorFileError, load_vectors
@@ -40,10 +41,10 @@ class ServedVector:
     name: str
     path: Path
     concept: str
-    layer: int
+    layer: Layers  # a tuple for a vector at several layers
     spec: PositionSpec
     row: int  # this concept's row in the stacked module of its layer
-    alpha: float  # the learned factor; a request's factor multiplies it
+    alpha: float  # the learned factor (mean over layers for several); a request's factor multiplies it
     method: str
     loss: str
 
@@ -98,8 +99,9 @@ def _mismatch(vec: VectorFile, model, accepted: set[str]) -> str | None:
     width, depth = hidden_size(model), num_layers(model)
     if vec.module.hidden != width or int(meta.get("hidden_size") or width) != width:
         return f"has width {vec.module.hidden}, the served model {width}"
-    if int(meta.get("num_layers") or depth) != depth or not 0 <= vec.layer < depth:
-        return f"acts at layer {vec.layer} of {meta.get('num_layers', '?')}; the served model has {depth} layers"
+    if int(meta.get("num_layers") or depth) != depth or not 0 <= max(vec.layers) < depth:
+        where = layers_text(vec.layer)
+        return f"acts at layer {where} of {meta.get('num_layers', '?')}; the served model has {depth} layers"
     if not all(bool(torch.isfinite(t).all()) for t in vec.module.state_tensors().values()):
         return "holds non-finite values (NaN or inf)"
     return None
@@ -115,7 +117,7 @@ class VectorRegistry:
         accepted = _model_ids(model, model_name)
         self.vectors: dict[str, ServedVector] = {}
         self.refused: dict[str, str] = {}  # file stem -> why it is not served
-        by_layer: dict[int, list[VectorFile]] = {}
+        by_layer: dict[Layers, list[VectorFile]] = {}
         for path in sorted(self.folder.glob("*.safetensors")):
             try:
                 vec = load_vectors(path)
@@ -130,16 +132,18 @@ class VectorRegistry:
         for stem, why in self.refused.items():
             log.warning("not serving %s: %s", stem, why)
         device = next(model.parameters()).device
-        self.modules: dict[int, SteeringVectors] = {}
-        for layer, files in sorted(by_layer.items()):
-            self.modules[layer] = SteeringVectors.stack([f.module for f in files]).to(device)
+        self.modules: dict[Layers, torch.nn.Module] = {}
+        for layer, files in sorted(by_layer.items(), key=lambda item: str(item[0])):
+            modules = [f.module for f in files]
+            self.modules[layer] = type(modules[0]).stack(modules).to(device)
             self._add_rows(files, layer)
 
-    def _add_rows(self, files: list[VectorFile], layer: int) -> None:
+    def _add_rows(self, files: list[VectorFile], layer: Layers) -> None:
         row = 0
         for vec in files:
             concepts = [str(c) for c in vec.concepts]
             alphas = vec.module.state_tensors()["alpha"]
+            alphas = alphas.mean(0) if alphas.dim() == 2 else alphas
             for k, concept in enumerate(concepts):
                 name = vec.path.stem if len(concepts) == 1 else f"{vec.path.stem}{CONCEPT_SEP}{concept}"
                 self.vectors[name] = ServedVector(

@@ -17,7 +17,16 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..interventions import LoReFT, SteeringVectors, attached, optional_hook
+from ..interventions import (
+    LayeredSteering,
+    Layers,
+    LoReFT,
+    SteeringVectors,
+    attached,
+    layer_tuple,
+    layers_text,
+    optional_hook,
+)
 from ..models import check_layer, hidden_size
 from .config import Encoded, Example, TrainConfig, encode
 from .logprobs import sequence_logprobs
@@ -49,7 +58,7 @@ class TrainingError(RuntimeError):
 class TrainResult:
     module: torch.nn.Module
     config: TrainConfig
-    layer: int
+    layer: Layers
     losses: pd.DataFrame  # one row per (concept, step)
     lr_alpha: float
     lr_v: float
@@ -70,15 +79,19 @@ class TrainResult:
         return "; ".join(reports[str(c)] for c in self.diverged if str(c) in reports)
 
 
-def _make_module(cfg: TrainConfig, num_concepts: int, hidden: int) -> torch.nn.Module:
+def _make_module(cfg: TrainConfig, num_concepts: int, hidden: int, layer: Layers) -> torch.nn.Module:
+    layers = layer_tuple(layer)
     if cfg.intervention == "loreft":
+        if len(layers) > 1:
+            raise ValueError(f"LoReFT trains at one layer, not at layers {layers_text(layers)}")
         return LoReFT(num_concepts, hidden, cfg.loreft_rank, cfg.seed)
-    module = SteeringVectors.initialise(num_concepts, hidden, cfg.c_alpha, cfg.c_v, cfg.v_init, cfg.seed)
+    init = {"c_alpha": cfg.c_alpha, "c_v": cfg.c_v, "v_init": cfg.v_init, "seed": cfg.seed}
+    per_layer = [SteeringVectors.initialise(num_concepts, hidden, **init) for _ in layers]
     if cfg.fixed_alpha is not None:
-        for a in module.alpha:
+        for a in (a for m in per_layer for a in m.alpha):
             a.data.fill_(cfg.fixed_alpha)
             a.requires_grad_(False)
-    return module
+    return per_layer[0] if isinstance(layer, int) else LayeredSteering(layers, per_layer)
 
 
 def _optimizers(cfg: TrainConfig, module, lr_alpha: float, lr_v: float) -> list[torch.optim.Optimizer]:
@@ -200,7 +213,7 @@ def _check_datasets(datasets: list[list[Example]], cfg: TrainConfig, names: list
 
 
 def _fill_cache(model, cfg, layer, encoded, pad_id, cache) -> PrefixCache | None:
-    if not cfg.prefix_cache:
+    if not cfg.prefix_cache or not isinstance(layer, int):  # several layers: every step runs the whole model
         return None
     if cache is None:
         cache = PrefixCache(layer)
@@ -262,9 +275,10 @@ def _accumulate(cfg, model, hook, pad_id, batch, refs, cache) -> dict[int, float
 def _step_concept(cfg, module, opt, k: int, step: int, total: int, name) -> tuple[float, float | None]:
     """Clip, schedule and step one concept's optimizer; returns (lr scale, grad norm of v)."""
     grad_norm = None
-    if cfg.intervention == "sv":
-        v = module.concept_parameters(k)["v"]
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(v, cfg.clip_v if cfg.clip_v is not None else math.inf))
+    if cfg.intervention == "sv":  # each layer's direction is clipped on its own, as a single-layer one is
+        limit = cfg.clip_v if cfg.clip_v is not None else math.inf
+        norms = [float(torch.nn.utils.clip_grad_norm_(v, limit)) for v in module.direction_groups(k)]
+        grad_norm = math.sqrt(sum(n * n for n in norms))
     decay = (total - step) / total  # linear decay to 0, no warm-up: step s uses base * (total - s) / total
     for group in opt.param_groups:
         group["lr"] = group["base_lr"] * decay
@@ -280,7 +294,7 @@ def _step_concept(cfg, module, opt, k: int, step: int, total: int, name) -> tupl
 def train(
     model,
     tokenizer,
-    layer: int,
+    layer: Layers,
     datasets: list[list[Example]],
     cfg: TrainConfig,
     progress: bool = True,
@@ -289,6 +303,8 @@ def train(
 ) -> TrainResult:
     """Train one steering module per dataset (concept), all in one model, sharing forward passes.
 
+    `layer` is one layer, or a list or tuple of layers for one steering vector per layer trained
+    jointly (a :class:`LayeredSteering`; a one-element list gives one too).
     With `cfg.prefix_cache` the block-L outputs are computed once (into `cache` when one is given,
     so later calls at the same layer reuse them) and every step runs blocks L+1..N only. A concept
     whose loss or parameters stop being finite raises :class:`TrainingError` naming it and the step.
@@ -299,12 +315,15 @@ def train(
 
 def _train(model, tokenizer, layer, datasets, cfg, progress, concept_names, cache) -> TrainResult:
     cfg.validate()
-    check_layer(model, layer)
+    for x in layer_tuple(layer):
+        check_layer(model, x)
+    if not isinstance(layer, int):
+        layer = layer_tuple(layer)
     names = list(concept_names) if concept_names is not None else list(range(len(datasets)))
     _check_datasets(datasets, cfg, names)
     hidden = hidden_size(model)
     lr_alpha, lr_v = cfg.learning_rates(hidden)
-    module = _make_module(cfg, len(datasets), hidden).to(next(model.parameters()).device)
+    module = _make_module(cfg, len(datasets), hidden, layer).to(next(model.parameters()).device)
     opts = _optimizers(cfg, module, lr_alpha, lr_v)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     encoded = [encode(tokenizer, d, cfg.max_response_tokens) for d in datasets]
@@ -318,7 +337,7 @@ def _train(model, tokenizer, layer, datasets, cfg, progress, concept_names, cach
     with attached(model, layer, module) as hook:
         for step in tqdm(
             range(max(schedule.totals)),
-            desc=f"train L{layer} {cfg.positions} x{len(datasets)}",
+            desc=f"train L{layers_text(layer)} {cfg.positions} x{len(datasets)}",
             disable=not progress,
             unit="step",
         ):
@@ -337,12 +356,9 @@ def _train(model, tokenizer, layer, datasets, cfg, progress, concept_names, cach
                     "unsteered_loss": unsteered[k],
                     "lr_scale": decay,
                 }
-                if cfg.intervention == "sv":
-                    row.update(
-                        alpha=float(module.alpha[k].detach()),
-                        v_norm=float(module.v[k].detach().norm()),
-                        v_grad_norm=grad_norm,
-                    )
+                if cfg.intervention == "sv":  # several layers: the means over them
+                    alpha, v_norm = module.trace(k)
+                    row.update(alpha=alpha, v_norm=v_norm, v_grad_norm=grad_norm)
                 row["diverged"] = watch.update(k, row)
                 records.append(row)
     model.train(was_training)
@@ -402,7 +418,7 @@ def response_loss(
     model,
     tokenizer,
     examples: list[Example],
-    layer: int | None = None,
+    layer: Layers | None = None,
     module=None,
     concept_index: int = 0,
     positions: str = "p2+s2",

@@ -12,6 +12,7 @@ from .main_scores import plot_main_scores
 from .robustness import plot_robustness_vs_utility
 from .scaling import plot_scaling
 from .style import figure_title, palette, placeholder, save_figure, style
+from .task import plot_task_steering
 from .utility import plot_utility
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "plot_main_scores",
     "plot_robustness_vs_utility",
     "plot_scaling",
+    "plot_task_steering",
     "plot_utility",
     "save_figure",
     "style",
