@@ -79,6 +79,29 @@ def test_train_then_generate(tiny_dir, tmp_path):
     assert missing.returncode != 0 and "no training pairs" in missing.stderr
 
 
+def test_train_at_every_layer_then_generate(tiny_dir, tmp_path):
+    from prosv.generation import Steering, generate
+    from prosv.interventions import LayeredSteering
+    from prosv.models import load_model
+    from prosv.vectors import load_vectors
+
+    pairs = pd.DataFrame({"instruction": [f"Fact {i}?" for i in range(6)], "response": ["Owls hoot."] * 6})
+    pairs.to_parquet(tmp_path / "pairs.parquet")
+    vec = tmp_path / "every.safetensors"
+    args = ["--model", str(tiny_dir), "--data", str(tmp_path / "pairs.parquet"), "--epochs", "1", "--out", str(vec)]
+    out = prosv("train", *args, "--layer", "all", "--c-alpha", "0.5")
+    assert out.returncode == 0, out.stderr
+    loaded = load_vectors(vec)
+    assert isinstance(loaded.module, LayeredSteering) and loaded.layers == (0, 1, 2, 3)
+    gen = prosv("generate", "--model", str(tiny_dir), "--vector", str(vec), "--max-new-tokens", "4", "Hi")
+    assert gen.returncode == 0 and "at L0-3 p2+s2" in gen.stdout, gen.stderr
+    model, tokenizer = load_model(str(tiny_dir))
+    want = generate(model, tokenizer, ["Hi"], Steering(loaded.module, loaded.layer, "p2+s2", rows=[0]), 4)[0].text
+    assert gen.stdout.split("--- steered", 1)[1].split("\n", 1)[1].startswith(want.strip())
+    bad = prosv("train", *args, "--layer", "1,9")
+    assert bad.returncode == 2 and "--layer 1,9: out of range" in bad.stderr
+
+
 @pytest.mark.slow
 def test_train_on_the_embedded_model_uses_its_recommended_rates(embedded_dir, tmp_path):
     """Without options, `prosv train` takes the embedded model's recommended settings, not the

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_data import make_hf_cache
 
 from prosv import data as D
 
@@ -274,18 +275,6 @@ def test_boolq_bad_input(tmp_path):
     bad = write_jsonl(tmp_path / "x" / "dev.jsonl", [dict(ROWS[0], answer="perhaps")])
     with pytest.raises(D.DataValidationError, match=r"row 0: 'answer' should be true/false"):
         D.load_boolq(bad)
-
-
-def make_hf_cache(cache: Path, repo_id: str, files: dict[str, bytes]) -> None:
-    """A Hugging Face hub cache entry laid out by hand, as `hf download` would leave it."""
-    repo_dir = cache / ("datasets--" + repo_id.replace("/", "--"))
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    (repo_dir / "refs").mkdir(parents=True)
-    (repo_dir / "refs" / "main").write_text(commit)
-    for rel, content in files.items():
-        p = repo_dir / "snapshots" / commit / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(content)
 
 
 def test_boolq_from_the_hub_cache_and_offline_error(tmp_path):

@@ -266,8 +266,26 @@ def losses_frame():
     return pd.DataFrame(rows)
 
 
+def task_answers(prosv_best: bool = True, n: int = 120) -> pd.DataFrame:
+    """Scored answers of the task arms: item i is correct for an arm when u_i < its accuracy (errors
+    nested across arms); 10% of the unsteered answers are format failures."""
+    accuracy = {"unsteered": 0.3, "fssv_layer": 0.45, "fssv_layers": 0.5, "prosv_layer": 0.55, "lora": 0.9}
+    accuracy["prosv_layers"] = 0.7 if prosv_best else 0.3
+    u = np.random.default_rng(5).random(n)
+    rows = []
+    for arm, acc in accuracy.items():
+        for i in range(n):
+            answer, formed = i % 2 == 0, not (arm == "unsteered" and i % 10 == 1)
+            correct = formed and u[i] < acc
+            parsed = (answer if correct else not answer) if formed else None
+            rows.append(dict(arm=arm, item_id=f"r{i}", answer=answer, response=str(parsed), parsed=parsed,
+                             format_ok=formed, correct=correct))  # fmt: skip
+    return pd.DataFrame(rows).astype({"parsed": "boolean"})
+
+
 def all_tables(seed=0, **flip) -> tuple[dict, dict]:
     from prosv.report.examples import build_examples_table
+    from prosv.report.task import task_table
 
     rng = np.random.default_rng(seed)
     frames = rating_frames(rng, flip.get("prosv_better", True))
@@ -294,6 +312,8 @@ def all_tables(seed=0, **flip) -> tuple[dict, dict]:
         "locate_concepts": locate_concepts,
         "examples": build_examples_table(frames),
     }
+    tables["task_items"] = task_answers(flip.get("task", True))
+    tables["task"] = task_table(tables["task_items"])
     return tables, choice
 
 
@@ -387,7 +407,7 @@ def test_tables_and_claims_import_no_plotting_or_torch():
 
 def test_claims_hold_when_the_data_are_on_the_papers_side():
     tables, _ = all_tables()
-    assert verdicts(tables) == dict.fromkeys(range(1, 7), HELD)
+    assert verdicts(tables) == dict.fromkeys(range(1, 8), HELD)
     _, comp = C.claims(tables, model=MODEL, n_boot=1000)
     assert (comp["n"] >= 3).all() and (comp["ci_low"] <= comp["difference"]).all()
     overall = comp[comp.comparison.str.startswith("overall score")].set_index("a")
@@ -406,6 +426,7 @@ def test_claims_hold_when_the_data_are_on_the_papers_side():
         ({"robust": False}, 4),
         ({"cos": 0.90}, 5),
         ({"best": "p4+s4"}, 6),
+        ({"task": False}, 7),
     ],
 )
 def test_a_claim_against_the_data_is_contradicted(flip, claim):
@@ -479,8 +500,12 @@ def test_summary_shows_difference_interval_n_and_verdict(tmp_path):
     tables, choice = all_tables()
     text = write_summary(tables, tmp_path / "SUMMARY.md", model=MODEL, choice=choice, n_boot=500)
     assert text == (tmp_path / "SUMMARY.md").read_text()
-    assert "6 held, 0 contradicted, 0 inconclusive, 0 not measured" in text
+    assert "7 held, 0 contradicted, 0 inconclusive, 0 not measured" in text
     assert "paired percentile bootstrap over concepts" in text and "## Comparisons" in text
+    task = tables["task_items"]
+    acc = task[task.arm == "prosv_layers"].correct.mean()
+    assert "## Task steering" in text and f"| PrOSV, every layer | 120 | {100 * acc:.0f}% [" in text
+    assert "accuracy, LoRA minus PrOSV (every layer), over test items" in text
     assert "| 2 | overall score, PrOSV vs FSSV (lang) | alpha_run | beta_run |" in text
     assert "runner-up" in text and ("separated" in text)
     assert MODEL in text and JUDGE in text and "## Main table" in text and "factor_grid" in text

@@ -62,6 +62,9 @@ def test_paper_configs_dry_run(paper_config, tmp_path):
     # one location-search job per layer trains every variant (shared prefix cache), one generates
     assert counts["train_locate"] == counts["generate_locate"] == len(cfg["layers"])
     assert counts["scaling"] == 1 and counts["locate"] == 1
+    if (cfg.get("task_steering") or {}).get("in_default"):  # the blog's task setting: every arm, once
+        arms = cfg["task_steering"]["arms"]
+        assert counts["task_train"] == len(arms) - ("lora" in arms) and counts["task_answer"] == len(arms) + 1
 
 
 def test_a_cpu_run_prints_no_shell_commands_requests_no_gpu_and_logs_and_times_every_job(tmp_path):
@@ -178,6 +181,31 @@ def test_test_config_runs_to_the_end(finished_run):
     ratings = pd.read_parquet(results / "ratings" / "baseline" / "unsteered" / "eval.parquet")
     assert set(ratings.concept_score) <= {0, 1, 2}
     assert not list(results.rglob(".*.tmp")), "no temporary files left behind"
+
+
+def test_task_steering_trains_every_arm_and_reaches_the_summary(finished_run):
+    from prosv.interventions import LayeredSteering
+    from prosv.report.task import task_table
+    from prosv.vectors import load_vectors
+
+    tmp, _, _, _ = finished_run
+    results = tmp / "results"
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())["task_steering"]
+    answers = pd.read_parquet(results / "tables" / "task_items.parquet")
+    assert set(answers.arm) == {"unsteered", *cfg["arms"]}
+    assert (answers.groupby("arm").size() == cfg["max_test"]).all()
+    table = pd.read_parquet(results / "tables" / "task.parquet").set_index("arm")
+    recomputed = task_table(answers).set_index("arm")
+    pd.testing.assert_series_equal(table.accuracy, recomputed.accuracy)
+    assert ((table.accuracy + table.wrong + table.format_failures - 1).abs() < 1e-9).all()
+    every = load_vectors(results / "task" / "vectors" / "prosv_layers.safetensors")
+    assert isinstance(every.module, LayeredSteering) and every.layers == tuple(range(30))
+    assert load_vectors(results / "task" / "vectors" / "fssv_layers.safetensors").layers == (5, 10, 15)
+    assert load_vectors(results / "task" / "vectors" / "prosv_layer.safetensors").layer == cfg["layer"]
+    assert (results / "task" / "lora" / "adapter_config.json").exists()
+    summary = (results / "SUMMARY.md").read_text()
+    assert "## Task steering" in summary and "accuracy, LoRA minus PrOSV (every layer), over test items" in summary
+    assert (results / "figures" / "task_steering.png").stat().st_size > 10_000
 
 
 def test_interrupted_run_resumes_without_redoing_finished_jobs(finished_run):

@@ -401,6 +401,7 @@ def layers_text(layer: Layers) -> str:
 def resolve_layers(spec, depth: int, where: str = "layer", model: str = "the model") -> Layers:
     """A layer option as given (`20`, `"20"`, `"all"`, `"3,7"`, `[3, 7]`) for a model of `depth`
     blocks: an int for one layer, a tuple for several ("all" is every block). Errors name `where`."""
+    given = spec
     try:
         if isinstance(spec, str) and spec.strip() == "all":
             return tuple(range(depth))
@@ -408,10 +409,10 @@ def resolve_layers(spec, depth: int, where: str = "layer", model: str = "the mod
             spec = [int(x) for x in spec.split(",") if x.strip()]
         layers = [int(x) for x in spec] if isinstance(spec, (list, tuple)) else int(spec)
     except (TypeError, ValueError):
-        raise ValueError(f"{where} {spec!r}: give a layer index, a list of them or 'all'") from None
+        raise ValueError(f"{where} {given!r}: give a layer index, a list of them or 'all'") from None
     bad = [x for x in layer_tuple(layers) if not 0 <= x < depth]
     if bad or (isinstance(layers, list) and not layers):
-        raise ValueError(f"{where} {spec}: out of range for {model} ({depth} decoder layers, 0..{depth - 1})")
+        raise ValueError(f"{where} {given}: out of range for {model} ({depth} decoder layers, 0..{depth - 1})")
     return layers if isinstance(layers, int) else tuple(sorted(set(layers)))
 
 

@@ -159,3 +159,41 @@ def get_main_losses(wildcards=None):
 def get_locate_losses(wildcards=None):
     """Training logs of the location search (dev split, every searched layer and positions)."""
     return [f"{OUT}/locate/L{layer}/losses.parquet" for layer in config["layers"]]
+
+
+# -- task steering (task.smk): the arms of the `task_steering` section, and what each arm needs
+
+from prosv.experiments.task import LORA, UNSTEERED, task_arms
+
+TASK = config.get("task_steering") or {}
+TASK_ARMS = [arm.name for arm in task_arms(TASK)] if TASK else []
+TASK_SV_ARMS = [arm.name for arm in task_arms(TASK) if arm.kind == "sv"] if TASK else []
+
+
+wildcard_constraints:
+    task_arm="|".join(TASK_ARMS) or "none",
+    task_sv_arm="|".join(TASK_SV_ARMS) or "none",
+
+
+def get_task_trained(wildcards):
+    """What an arm answers with: its vector file, the LoRA adapter folder, or nothing (unsteered)."""
+    if wildcards.task_arm == UNSTEERED:
+        return []
+    if wildcards.task_arm == LORA:
+        return [f"{OUT}/task/lora"]
+    return [f"{OUT}/task/vectors/{wildcards.task_arm}.safetensors"]
+
+
+def get_task_target():
+    """The task experiment's page when it is part of the default target (task_steering.in_default)."""
+    return [f"{OUT}/task/README.md"] if TASK.get("in_default") else []
+
+
+def get_task_tables():
+    """The task tables SUMMARY.md reads (claim 7 and its section), when part of the default target."""
+    return {name: f"{OUT}/tables/{name}.parquet" for name in ("task", "task_items")} if TASK.get("in_default") else {}
+
+
+def get_task_losses(wildcards=None):
+    files = [f"{OUT}/task/vectors/{arm}.losses.parquet" for arm in TASK_SV_ARMS]
+    return files + ([f"{OUT}/task/lora.losses.parquet"] if LORA in TASK_ARMS else [])

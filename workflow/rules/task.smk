@@ -5,42 +5,6 @@ A target of its own (`snakemake --cores all task_steering`); with `task_steering
 part of the default target too, and SUMMARY.md gets its table and claim 7.
 """
 
-from prosv.experiments.task import LORA, UNSTEERED, task_arms
-
-TASK = config.get("task_steering") or {}
-TASK_ARMS = [arm.name for arm in task_arms(TASK)] if TASK else []
-TASK_SV_ARMS = [arm.name for arm in task_arms(TASK) if arm.kind == "sv"] if TASK else []
-
-
-wildcard_constraints:
-    task_arm="|".join(TASK_ARMS) or "none",
-    task_sv_arm="|".join(TASK_SV_ARMS) or "none",
-
-
-def get_task_trained(wildcards):
-    """What an arm answers with: its vector file, the LoRA adapter folder, or nothing (unsteered)."""
-    if wildcards.task_arm == UNSTEERED:
-        return []
-    if wildcards.task_arm == LORA:
-        return [f"{OUT}/task/lora"]
-    return [f"{OUT}/task/vectors/{wildcards.task_arm}.safetensors"]
-
-
-def get_task_target():
-    """The task experiment's page when it is part of the default target (task_steering.in_default)."""
-    return [f"{OUT}/task/README.md"] if TASK.get("in_default") else []
-
-
-def get_task_tables():
-    """The task tables SUMMARY.md reads (claim 7 and its section), when part of the default target."""
-    return {name: f"{OUT}/tables/{name}.parquet" for name in ("task", "task_items")} if TASK.get("in_default") else {}
-
-
-def get_task_losses(wildcards=None):
-    files = [f"{OUT}/task/vectors/{arm}.losses.parquet" for arm in TASK_SV_ARMS]
-    return files + ([f"{OUT}/task/lora.losses.parquet"] if LORA in TASK_ARMS else [])
-
-
 rule task_data:
     conda:
         "../envs/prosv.yaml"

@@ -238,9 +238,9 @@ CLAIMS = {
 
 # claim 7: (what, a, b, paper sign) per comparison of per-item correctness
 TASK_COMPARISONS = (
-    ("accuracy, PrOSV minus FSSV (every layer)", "prosv_layers", "fssv_layers", 1),
-    ("accuracy, PrOSV (every layer) minus unsteered", "prosv_layers", "unsteered", 1),
-    ("accuracy, LoRA minus PrOSV (every layer)", "lora", "prosv_layers", 1),
+    ("accuracy, PrOSV minus FSSV (every layer), over test items", "prosv_layers", "fssv_layers", 1),
+    ("accuracy, PrOSV (every layer) minus unsteered, over test items", "prosv_layers", "unsteered", 1),
+    ("accuracy, LoRA minus PrOSV (every layer), over test items", "lora", "prosv_layers", 1),
 )
 
 
