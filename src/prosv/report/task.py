@@ -126,6 +126,8 @@ def render_task(
     comparisons = comparisons[comparisons.claim == 7]
     write_parquet(table, summary)
     write_parquet(items, answers)
+    if "layer" in losses:  # one layer (20) beside several ("0-29"): one column of text
+        losses = losses.assign(layer=losses["layer"].astype(str))
     write_parquet(losses_out, losses)
     write_text(markdown, task_markdown(summary, comparisons, model))
     save_figure(plot_task_steering(summary, model=model), figure)
