@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from prosv.data.reading import ReadingItem
-from prosv.experiments.task import arm_train_config, score_answers, task_arms
+from prosv.experiments.task import arm_train_config, score_answers, shared_train_config, task_arms, task_section
 from prosv.report import claims as C
 from prosv.report.task import per_item, task_markdown, task_table
 from prosv.stats import wilson_interval
@@ -49,6 +49,20 @@ def test_arms_come_in_table_order_with_the_shared_budget():
     assert (cfg.c_alpha, cfg.eta_v, cfg.epochs, cfg.batch_size, cfg.seed) == (0.5, 0.02, 3, 4, 7)
     assert prosv.layer_set(SECTION, 5) == (0, 1, 2, 3, 4)
     assert next(a for a in arms if a.name == "fssv_layer").layer_set(SECTION, 5) == 2
+    # without a budget in the section, vectors and LoRA share TrainConfig's, not a recommendation's
+    bare = {k: v for k, v in SECTION.items() if k not in ("epochs", "batch_size")}
+    sv = arm_train_config(bare, prosv, {"epochs": 24, "batch_size": 2, "eta_v": 0.02})
+    lora = shared_train_config(bare)
+    assert (sv.epochs, sv.batch_size, sv.seed) == (lora.epochs, lora.batch_size, lora.seed) == (
+        TrainConfig.epochs, TrainConfig.batch_size, 7
+    )  # fmt: skip
+
+
+def test_the_runs_seed_reaches_every_arm():
+    section = task_section({"seed": 44, "task_steering": SECTION})
+    prosv = next(a for a in task_arms(section) if a.name == "prosv_layers")
+    assert arm_train_config(section, prosv).seed == shared_train_config(section).seed == 44
+    assert task_section({"seed": 44}) == {}
 
 
 @pytest.mark.parametrize(

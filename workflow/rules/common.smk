@@ -163,9 +163,9 @@ def get_locate_losses(wildcards=None):
 
 # -- task steering (task.smk): the arms of the `task_steering` section, and what each arm needs
 
-from prosv.experiments.task import LORA, UNSTEERED, task_arms
+from prosv.experiments.task import LORA, UNSTEERED, task_arms, task_section
 
-TASK = config.get("task_steering") or {}
+TASK = task_section(config)
 TASK_ARMS = [arm.name for arm in task_arms(TASK)] if TASK else []
 TASK_SV_ARMS = [arm.name for arm in task_arms(TASK) if arm.kind == "sv"] if TASK else []
 

@@ -40,6 +40,13 @@ class TaskArm:
         return resolve_layers(spec, depth, f"config key 'task_steering.arms.{self.name}.layers'")
 
 
+def task_section(config: dict) -> dict:
+    """The config's `task_steering` section with the run's seed ({} when there is none): the seed
+    fixes every arm's init, shuffles and LoRA's adapters, as it does the rest of the study."""
+    section = config.get("task_steering") or {}
+    return {**section, "seed": config.get("seed", TrainConfig.seed)} if section else {}
+
+
 def task_arms(section: dict) -> list[TaskArm]:
     """The arms of a `task_steering` section, in table order; unknown arms or keys are named."""
     arms = section.get("arms") or {}
@@ -59,9 +66,12 @@ def task_arms(section: dict) -> list[TaskArm]:
 
 
 def arm_train_config(section: dict, arm: TaskArm, recommended: dict | None = None) -> TrainConfig:
-    """An sv arm's TrainConfig: the model's recommended settings for its positions, then the arm's own
-    keys, then the section's shared budget (every arm trains for the same steps on the same shuffles)."""
-    values = {**(recommended or {}), **arm.settings, "positions": arm.positions, "loss": "lang"}
+    """An sv arm's TrainConfig: the model's recommended rates for its positions, then the arm's own
+    keys, then the section's shared budget. The budget (epochs, batch size, seed, ...) is the
+    section's or TrainConfig's for every arm, never a recommendation's, so the vectors and LoRA
+    (:func:`shared_train_config`) train for the same steps on the same shuffles."""
+    rates = {k: v for k, v in (recommended or {}).items() if k not in SHARED_BUDGET}
+    values = {**rates, **arm.settings, "positions": arm.positions, "loss": "lang"}
     values.update({k: section[k] for k in SHARED_BUDGET if k in section})
     return TrainConfig.from_mapping(values, where=f"config key 'task_steering.arms.{arm.name}'")
 
