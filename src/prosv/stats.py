@@ -3,7 +3,12 @@
 A comparison of two methods is paired: both are rated on the same concepts (and the same
 instructions and sample seeds inside each concept), so the statistic is the per-concept difference
 and its interval a **paired percentile bootstrap over concepts** (concepts resampled with
-replacement, the mean difference recomputed each time). A claim then gets one of three verdicts:
+replacement, the mean difference recomputed each time), widened to the paired Student-t interval
+where that is wider. With few concepts the percentile bootstrap is too narrow (at 4 concepts it
+covered the true mean difference of normal data about 80% of the time, not 95%: tested), and the
+default run's 4 evaluation concepts had one comparison "contradicted" in bf16 and "held" in fp32;
+the t interval restores the coverage there, and the two agree once n is large. A claim then gets
+one of three verdicts:
 ``held`` (the interval lies on the paper's side of zero), ``contradicted`` (on the other side) or
 ``inconclusive`` (it spans zero). For an inconclusive claim the design's sensitivity is reported too:
 the smallest difference it could detect with 80% power in a two-sided 5% test, and the number of
@@ -23,9 +28,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
 HELD, CONTRADICTED, INCONCLUSIVE, NOT_MEASURED = "held", "contradicted", "inconclusive", "not measured"
-INTERVAL_KIND = "paired percentile bootstrap over concepts"
+INTERVAL_KIND = "paired percentile bootstrap over concepts, widened to Student's t where that is wider"
 DEFAULT_BOOT = 10_000
 
 
@@ -144,10 +150,14 @@ def paired_comparison(
         return Comparison(nan, nan, nan, 0, nan, nan, nan, confidence=confidence)
     ci = bootstrap_ci(d.to_numpy(), n_boot=n_boot, seed=seed, confidence=confidence)
     sd = float(d.std(ddof=1)) if len(d) > 1 else float("nan")
+    lo, hi = ci["ci_low"], ci["ci_high"]
+    if len(d) > 1:  # few concepts: the percentile bootstrap under-covers; never narrower than t
+        half = float(student_t.ppf(1 - (1 - confidence) / 2, len(d) - 1)) * sd / math.sqrt(len(d))
+        lo, hi = min(lo, ci["mean"] - half), max(hi, ci["mean"] + half)
     return Comparison(
         ci["mean"],
-        ci["ci_low"],
-        ci["ci_high"],
+        lo,
+        hi,
         ci["n"],
         sd,
         detectable_difference(sd, len(d)),
