@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -13,23 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_data import make_hf_cache
+from test_data import make_hf_cache, no_network  # noqa: F401  (no_network: an autouse fixture, offline here too)
 
 from prosv import data as D
 
 REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 READING = REPO_DATA / "tasks" / "reading.jsonl"
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("test tried to open a network connection")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
 # ------------------------------------------------------------------------------------------
