@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .interventions import Layers, optional_hook
-from .padding import left_pad
+from .padding import left_pad, padding_id
 from .positions import PositionSpec, as_spec, left_padded_mask, template_ids
 
 
@@ -156,7 +156,7 @@ def generate(
     if sample_ids is not None and len(sample_ids) != len(prompts):
         raise ValueError(f"sample_ids has {len(sample_ids)} entries for {len(prompts)} prompts")
     all_ids = [template_ids(tokenizer, p) for p in prompts]
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = padding_id(tokenizer)
     eos = eos_ids(model, tokenizer)
     specs = _placements(steering, len(prompts))
     ids = sample_ids if sample_ids is not None else list(range(len(prompts)))

@@ -166,8 +166,9 @@ def get_locate_losses(wildcards=None):
 from prosv.experiments.task import LORA, UNSTEERED, task_arms, task_section
 
 TASK = task_section(config)
-TASK_ARMS = [arm.name for arm in task_arms(TASK)] if TASK else []
-TASK_SV_ARMS = [arm.name for arm in task_arms(TASK) if arm.kind == "sv"] if TASK else []
+_TASK_ARMS = task_arms(TASK) if TASK else []
+TASK_ARMS = [arm.name for arm in _TASK_ARMS]
+TASK_SV_ARMS = [arm.name for arm in _TASK_ARMS if arm.kind == "sv"]
 
 
 wildcard_constraints:

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from .. import evaluation as E
 from ..generation import Steering, generate
 from ..interventions import optional_hook
+from ..padding import padding_id
 from ..positions import as_spec, template_ids
 from ..training import sequence_logprobs
 
@@ -243,7 +244,7 @@ def choice_scores(
 ) -> np.ndarray:
     """[n_questions, n_options] sum of each option's token log-probs as the assistant's reply,
     under ``steering`` (its ``rows`` are per question)."""
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = padding_id(tokenizer)
     seqs, rows, shape = [], [], []
     for q, (turn, opts) in enumerate(zip(user_turns, choices)):
         prompt = template_ids(tokenizer, turn)

@@ -26,7 +26,7 @@ import torch
 
 from ..generation import eos_ids
 from ..interventions import attached
-from ..padding import left_pad
+from ..padding import left_pad, padding_id
 from ..positions import left_padded_mask
 from .decoding import TextStream, next_token, row_generator
 from .kv import KVRows, check_model
@@ -80,7 +80,7 @@ class Engine:
         self.model, self.tokenizer, self.registry = model, tokenizer, registry
         self.max_batch = max_batch
         self.device = next(model.parameters()).device
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad_id = padding_id(tokenizer)
         self.eos = eos_ids(model, tokenizer)
         self.threads = torch.get_num_threads()
         self._arrivals: queue.Queue[Job] = queue.Queue(maxsize=max_waiting)

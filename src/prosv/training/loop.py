@@ -28,6 +28,7 @@ from ..interventions import (
     optional_hook,
 )
 from ..models import check_layer, hidden_size
+from ..padding import padding_id
 from .config import Encoded, Example, TrainConfig, encode
 from .logprobs import sequence_logprobs
 from .prefix_cache import PrefixCache
@@ -325,7 +326,7 @@ def _train(model, tokenizer, layer, datasets, cfg, progress, concept_names, cach
     lr_alpha, lr_v = cfg.learning_rates(hidden)
     module = _make_module(cfg, len(datasets), hidden, layer).to(next(model.parameters()).device)
     opts = _optimizers(cfg, module, lr_alpha, lr_v)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = padding_id(tokenizer)
     encoded = [encode(tokenizer, d, cfg.max_response_tokens) for d in datasets]
     cache = _fill_cache(model, cfg, layer, encoded, pad_id, cache)
     refs = _reference_logprobs(cfg, model, pad_id, encoded, cfg.micro_batch_size, cache)
@@ -427,7 +428,7 @@ def response_loss(
     micro_batch_size: int = 16,
 ) -> float:
     """Mean token cross-entropy of the responses, steered by `module`'s concept (or unsteered)."""
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = padding_id(tokenizer)
     enc = encode(tokenizer, examples, max_response_tokens)
     total, tokens = 0.0, 0.0
     with optional_hook(model, layer, module, factor) as hook:

@@ -9,6 +9,7 @@ so a comparison of the two differs only in what is trained.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..files import atomic_write
+from ..padding import padding_id
 from .config import Example, TrainConfig, encode
 from .logprobs import sequence_logprobs
 from .loop import _Schedule, training_attention
@@ -121,7 +123,7 @@ def train_lora(
     cfg.validate()
     if not examples:
         raise ValueError("no training examples for the LoRA baseline")
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = padding_id(tokenizer)
     encoded = encode(tokenizer, examples, cfg.max_response_tokens)
     peft_model = attach_lora(model, settings, cfg.seed)
     base = peft_model.get_base_model()
@@ -144,12 +146,12 @@ def train_lora(
                 term = -sums.sum() / tokens
                 term.backward()
                 loss += float(term.detach())
+            if not math.isfinite(loss):  # before the step: adapters are never moved by a non-finite loss
+                raise ValueError(f"LoRA training: the loss is {loss} at step {step}; lower learning_rate")
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, settings.clip))
             for group in opt.param_groups:
                 group["lr"] = settings.learning_rate * (total - step) / total
             opt.step()
-            if not torch.isfinite(torch.tensor(loss)):
-                raise ValueError(f"LoRA training: the loss is {loss} at step {step}; lower learning_rate")
             records.append(
                 {"step": step, "epoch": step // schedule.steps_per_epoch[0], "loss": loss, "grad_norm": grad_norm}
             )
