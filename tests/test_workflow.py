@@ -281,3 +281,68 @@ def test_tune_target_ranks_every_cell_and_writes_the_winners_as_recommended_sett
     assert recommended["prompt_only"]["lang"]["eta_v"] == best.eta_v
     assert set(recommended) == {"prompt_only", "all"}
     assert (results / "tune" / "table.md").read_text().count("| p2+s2") == cells
+
+
+def test_sharded_run_gives_the_unsharded_tables(tmp_path_factory):
+    """concepts_per_job cuts training, generation and judging into shards; the merged vectors, loss
+    logs and rating tables equal those of one job per split. In float32: in bfloat16 a generation
+    batch's shape (which concepts share it) can move a row's logits in the last bit and so, rarely,
+    change a sampled token (seen at 1 of 6 responses here); the vectors are the same bytes in both."""
+    import shutil
+
+    from prosv.vectors import load_vectors
+
+    runs = {}
+    for name, per_job in (("whole", None), ("sharded", 2)):
+        tmp = tmp_path_factory.mktemp(name)
+        config = write_config(tmp, **{"data.eval_concepts": [4, 5, 6], "concepts_per_job": per_job, "dtype": "float32"})
+        results = tmp / "results"
+        if name == "sharded":  # the same data: only the per-concept stages differ
+            shutil.copytree(runs["whole"][0] / "data", results / "data")
+            shutil.copytree(runs["whole"][0] / "model", results / "model")
+        run = "fssv_lang/L10/all"
+        rated = (f"{run}/eval", f"{run}/eval.grid", "baseline/unsteered/eval")
+        targets = [f"{results}/vectors/{run}/eval.safetensors"] + [f"{results}/ratings/{s}.parquet" for s in rated]
+        proc = snakemake(*targets, "--cores", "2", "--configfile", str(config))
+        runs[name] = (results, job_counts(proc.stdout + proc.stderr))
+    (whole, _), (sharded, counts) = runs["whole"], runs["sharded"]
+    assert "prepare_data" not in counts
+    assert counts["train"] == counts["generate"] == counts["generate_grid"] == counts["generate_baseline"] == 2
+    assert counts["merge_vectors"] == 1 and counts["merge_ratings"] == 2 and counts["merge_grid_ratings"] == 1
+    assert len(list((sharded / "vectors" / run / "eval.shards").glob("*.safetensors"))) == 2
+    a, b = (load_vectors(r / "vectors" / run / "eval.safetensors") for r in (whole, sharded))
+    assert a.concepts == b.concepts == [4, 5, 6]
+    assert (sharded / "vectors" / run / "eval.safetensors").read_bytes() == a.path.read_bytes()
+    losses = [pd.read_parquet(r / "vectors" / run / "eval.losses.parquet") for r in (whole, sharded)]
+    pd.testing.assert_frame_equal(losses[1], losses[0], check_exact=True)
+    for stem in rated:
+        tables = [pd.read_parquet(r / "ratings" / f"{stem}.parquet") for r in (whole, sharded)]
+        assert len(tables[0]) == 3 * 2 * (2 if stem.endswith("grid") else 1), stem
+        pd.testing.assert_frame_equal(tables[1], tables[0], obj=stem)
+    assert not list(sharded.rglob("*.parts")) and not list(sharded.rglob("*.checkpoint"))
+
+
+def test_the_embedded_study_is_the_default_on_more_concepts():
+    """config/embedded-study.yaml changes only where results go and how many concepts each stage
+    uses: its verdicts are about the default's methods and settings."""
+
+    def flat(node, prefix=""):
+        if isinstance(node, dict):
+            return {k: v for key, sub in node.items() for k, v in flat(sub, f"{prefix}{key}.").items()}
+        return {prefix[:-1]: node}
+
+    default, study = (
+        flat(yaml.safe_load((REPO / "config" / name).read_text())) for name in ("config.yaml", "embedded-study.yaml")
+    )
+    assert set(default) == set(study)
+    changed = {key for key in default if default[key] != study[key]}
+    assert changed == {
+        "results",
+        "data.eval_concepts",
+        "utility.concepts",
+        "robustness.concepts",
+        "compare_loreft.concepts",
+        "scaling.concepts",
+    }
+    assert set(default["data.eval_concepts"]) < set(study["data.eval_concepts"])
+    assert len(study["data.eval_concepts"]) >= 24 and len(study["data.dev_concepts"]) >= 3

@@ -61,3 +61,10 @@ def write_table(path: str | Path, df) -> Path:
     if suffix in (".jsonl", ".json"):
         return atomic_write(path, lambda tmp: df.to_json(tmp, orient="records", lines=True, force_ascii=False))
     raise ValueError(f"{path}: unknown table format {suffix!r}; use .parquet, .csv or .jsonl")
+
+
+def file_digests(paths) -> list[str]:
+    """The sha256 of each file: what a result was made from, for telling stale work from current."""
+    import hashlib
+
+    return [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths]

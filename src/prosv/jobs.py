@@ -23,6 +23,18 @@ log = logging.getLogger("prosv")
 LOCATED = "located"
 
 
+def concept_shards(concepts: list[int], per_job: int | None) -> list[list[int]]:
+    """A split's concepts cut, in their order, into jobs of at most ``per_job`` (config key
+    ``concepts_per_job``; None: one job). Every concept trains from the same seed and its own
+    shuffle, so how a split is cut changes no result."""
+    concepts = [int(c) for c in concepts]
+    if per_job is None:
+        return [concepts]
+    if int(per_job) < 1:
+        raise ValueError(f"config key 'concepts_per_job': must be at least 1, got {per_job}")
+    return [concepts[i : i + int(per_job)] for i in range(0, len(concepts), int(per_job))]
+
+
 def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30, top_pad: int = 256 << 20) -> bool:
     """Ask glibc's malloc to keep freed memory for reuse instead of handing it back to the kernel.
 
@@ -224,3 +236,75 @@ def save_training(
         provenance=of_model(model),  # no timing here: identical runs on one machine give identical files
         extra={"concept_names": names} if names else None,
     )
+
+
+def merge_training(vector_files: list, loss_files: list, vectors, losses) -> None:
+    """One training run's vector file and loss log from its shards (config key ``concepts_per_job``),
+    concepts in shard order; each shard's ``concept_index`` is shifted to its place in the run, so
+    the merge of a sharded run is the table an unsharded one writes."""
+    from .files import write_parquet
+    from .vectors import merge_vector_files
+
+    parts, offset = [], 0
+    for path in loss_files:
+        part = pd.read_parquet(path)
+        if "concept_index" in part.columns:
+            part = part.assign(concept_index=part.concept_index + offset)
+        offset += part["concept"].nunique()
+        parts.append(part)
+    merged = pd.concat(parts, ignore_index=True)
+    if {"step", "concept_index"} <= set(merged.columns):  # one job's order: step by step, concepts in order
+        merged = merged.sort_values(["step", "concept_index"], kind="stable", ignore_index=True)
+    write_parquet(losses, merged)
+    merge_vector_files(list(vector_files), vectors)
+
+
+def concepts_in_parts(prompts: pd.DataFrame, respond, out, *, rows_per_part: int, fingerprint: dict) -> pd.DataFrame:
+    """``respond(prompts)`` part by part, each part a few whole concepts of ``prompts`` (at least
+    ``rows_per_part`` rows, so batches stay full), kept in ``<out>.parts/`` as it finishes: a killed
+    generation job redoes only its unfinished parts. Every row samples from its own seeded generator,
+    so the parts give the rows one call would; parts written for another ``fingerprint`` (settings,
+    vectors, prompts) are thrown away. The folder is removed once ``out`` is written by the caller."""
+    import hashlib
+    import json
+    import shutil
+
+    from .files import write_json, write_parquet
+
+    parts_dir = Path(f"{out}.parts")
+    key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode())
+    key.update(pd.util.hash_pandas_object(prompts.reset_index(drop=True), index=True).values.tobytes())
+    stamp = {"fingerprint": key.hexdigest()}
+    stamp_path = parts_dir / "fingerprint.json"
+    if parts_dir.is_dir() and (not stamp_path.is_file() or json.loads(stamp_path.read_text()) != stamp):
+        shutil.rmtree(parts_dir)
+    if not parts_dir.is_dir():
+        parts_dir.mkdir(parents=True)
+        write_json(stamp_path, stamp)
+    groups, current = [], []
+    for _, rows in prompts.groupby("concept_id", sort=False):
+        current.append(rows)
+        if sum(len(r) for r in current) >= rows_per_part:
+            groups.append(pd.concat(current))
+            current = []
+    if current:
+        groups.append(pd.concat(current))
+    results, reused = [], 0
+    for i, group in enumerate(groups):
+        part = parts_dir / f"{i}.parquet"
+        if part.is_file():
+            results.append(pd.read_parquet(part))
+            reused += 1
+            continue
+        result = respond(group)
+        write_parquet(part, result)
+        results.append(result)
+    if reused:
+        log.info("resumed: %d of %d parts were already done (%s)", reused, len(groups), parts_dir)
+    return pd.concat(results, ignore_index=True) if results else prompts.iloc[:0]
+
+
+def remove_parts(out) -> None:
+    import shutil
+
+    shutil.rmtree(Path(f"{out}.parts"), ignore_errors=True)

@@ -161,7 +161,47 @@ def save_vectors(
         meta["provenance"] = json.dumps(provenance, sort_keys=True)
     for k, v in (extra or {}).items():
         meta[k] = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+    return _write(path, tensors, meta)
+
+
+def _write(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> Path:
     return atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(_canonical(save(tensors, metadata=meta))))
+
+
+# metadata that lists one entry per concept; every other key must agree between merged files
+_PER_CONCEPT_KEYS = ("concepts", "concept_names")
+
+
+def merge_vector_files(paths: list[str | Path], out: str | Path) -> Path:
+    """One vector file holding the concepts of ``paths`` in order (the shards of one training run,
+    config key ``concepts_per_job``). The files must agree on everything but their concepts; one
+    file is copied as it is, so an unsharded run's file and its merge are the same bytes."""
+    raws = []
+    for path in paths:
+        load_vectors(path)  # the same checks a reader makes, naming the file at fault
+        with safe_open(str(path), framework="pt") as f:
+            raws.append((Path(path), dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}))  # noqa: SIM118
+    if not raws:
+        raise ValueError(f"{out}: no vector files to merge")
+    first_path, first_meta, _ = raws[0]
+    shared = {k: v for k, v in first_meta.items() if k not in _PER_CONCEPT_KEYS}
+    for path, meta, _ in raws[1:]:
+        other = {k: v for k, v in meta.items() if k not in _PER_CONCEPT_KEYS}
+        if other != shared:
+            keys = sorted(k for k in set(shared) | set(other) if shared.get(k) != other.get(k))
+            raise VectorFileError(f"{path}: cannot be merged with {first_path}: they differ in {keys}")
+    # the concept axis: first for one layer and for LoReFT, second for a vector at several layers
+    axis = 1 if first_meta["intervention"] == "sv" and not first_meta["layer"].strip().isdigit() else 0
+    tensors = {k: torch.cat([t[k] for _, _, t in raws], dim=axis).contiguous() for k in raws[0][2]}
+    meta = dict(shared)
+    for key in _PER_CONCEPT_KEYS:
+        if key in first_meta:
+            merged = [c for _, m, _ in raws for c in json.loads(m[key])]
+            meta[key] = json.dumps(merged) if key == "concepts" else json.dumps(merged, sort_keys=True, default=str)
+    names = json.loads(meta["concepts"])
+    if len(set(map(str, names))) != len(names):
+        raise VectorFileError(f"{out}: the files to merge hold a concept twice ({names})")
+    return _write(out, tensors, meta)
 
 
 def _canonical(blob: bytes) -> bytes:

@@ -68,12 +68,23 @@ SPLITS = {"dev": config["data"]["dev_concepts"], "eval": config["data"]["eval_co
 LOCATE_POSITIONS = list(dict.fromkeys(config["locate"]["positions"]))
 
 
+def _shards():
+    from prosv.jobs import concept_shards
+
+    return {split: concept_shards(ids, config.get("concepts_per_job")) for split, ids in SPLITS.items()}
+
+
+# each split's concepts cut into jobs (config key concepts_per_job)
+SHARDS = _shards()
+
+
 wildcard_constraints:
     method="[a-z][a-z0-9_]*",
     layer=r"\d+",
     positions=r"(all|prompt|[ps]\d+(\+[ps]\d+)?)",
     split="dev|eval",
     baseline="unsteered|prompting",
+    shard=r"\d+",
 
 
 def get_model_flag():
@@ -93,6 +104,21 @@ def get_method_hp(method, positions=None):
     cfg["model"] = config["model"]
     cfg["max_examples"] = config.get("train", {}).get("max_examples")
     return cfg
+
+
+def get_shard_concepts(wildcards):
+    """The concepts of one shard of a split."""
+    shards = SHARDS[wildcards.split]
+    if int(wildcards.shard) >= len(shards):
+        raise ValueError(f"{wildcards.split} has {len(shards)} shards, not {int(wildcards.shard) + 1}")
+    return shards[int(wildcards.shard)]
+
+
+def get_shard_files(stem, suffix, split=None):
+    """Every shard's file of one per-concept output: `<stem>.shards/<i><suffix>` (the split is the
+    stem's last part unless given)."""
+    split = split or stem.rsplit("/", 1)[-1]
+    return [f"{stem}.shards/{i}{suffix}" for i in range(len(SHARDS[split]))]
 
 
 def get_vectors_path(method, layer, positions, split):

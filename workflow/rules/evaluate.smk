@@ -1,4 +1,8 @@
-"""Factor-free evaluation (learned alpha), baselines, the factor-grid protocol, and judging."""
+"""Factor-free evaluation (learned alpha), baselines, the factor-grid protocol, and judging.
+
+Generation and judging run per shard of a split (config key concepts_per_job), each shard from its
+own training shard's vectors; merge_ratings joins a run's rated shards into one table.
+"""
 
 
 rule generate:
@@ -6,18 +10,19 @@ rule generate:
         "../envs/prosv.yaml"
     input:
         model=get_model_flag(),
-        vectors=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.safetensors",
+        vectors=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.shards/{{shard}}.safetensors",
         concepts=f"{OUT}/data/concepts.parquet",
         instructions=f"{OUT}/data/eval_instructions.parquet",
     output:
-        f"{OUT}/generations/{{method}}/L{{layer}}/{{positions}}/{{split}}.parquet",
+        f"{OUT}/generations/{{method}}/L{{layer}}/{{positions}}/{{split}}.shards/{{shard}}.parquet",
     params:
         evaluate=config["evaluate"],
         mode="learned",
+        concepts=get_shard_concepts,
     log:
-        f"{OUT}/logs/generate/{{method}}_L{{layer}}_{{positions}}_{{split}}.log",
+        f"{OUT}/logs/generate/{{method}}_L{{layer}}_{{positions}}_{{split}}.{{shard}}.log",
     benchmark:
-        f"{OUT}/benchmarks/generate/{{method}}_L{{layer}}_{{positions}}_{{split}}.tsv"
+        f"{OUT}/benchmarks/generate/{{method}}_L{{layer}}_{{positions}}_{{split}}.{{shard}}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=6000,
@@ -29,14 +34,15 @@ rule generate:
 
 use rule generate as generate_grid with:
     output:
-        f"{OUT}/generations/{{method}}/L{{layer}}/{{positions}}/{{split}}.grid.parquet",
+        f"{OUT}/generations/{{method}}/L{{layer}}/{{positions}}/{{split}}.shards/{{shard}}.grid.parquet",
     params:
         evaluate=config["evaluate"],
         mode="grid",
+        concepts=get_shard_concepts,
     log:
-        f"{OUT}/logs/generate/{{method}}_L{{layer}}_{{positions}}_{{split}}.grid.log",
+        f"{OUT}/logs/generate/{{method}}_L{{layer}}_{{positions}}_{{split}}.{{shard}}.grid.log",
     benchmark:
-        f"{OUT}/benchmarks/generate/{{method}}_L{{layer}}_{{positions}}_{{split}}.grid.tsv"
+        f"{OUT}/benchmarks/generate/{{method}}_L{{layer}}_{{positions}}_{{split}}.{{shard}}.grid.tsv"
 
 
 rule generate_baseline:
@@ -47,12 +53,13 @@ rule generate_baseline:
         concepts=f"{OUT}/data/concepts.parquet",
         instructions=f"{OUT}/data/eval_instructions.parquet",
     output:
-        f"{OUT}/generations/baseline/{{baseline}}/{{split}}.parquet",
+        f"{OUT}/generations/baseline/{{baseline}}/{{split}}.shards/{{shard}}.parquet",
     params:
         evaluate=config["evaluate"],
         mode=lambda w: w.baseline,
+        concepts=get_shard_concepts,
     log:
-        f"{OUT}/logs/generate/baseline_{{baseline}}_{{split}}.log",
+        f"{OUT}/logs/generate/baseline_{{baseline}}_{{split}}.{{shard}}.log",
     threads: config["threads"]
     resources:
         mem_mb=6000,
@@ -83,3 +90,42 @@ rule judge:
         runtime=60,
     script:
         "../scripts/judge.py"
+
+
+# a run's rating table from its shards; preferred to judging a whole-split generation file that an
+# older layout may have left behind
+ruleorder: merge_ratings > judge
+ruleorder: merge_grid_ratings > judge
+
+
+rule merge_ratings:
+    input:
+        lambda w: get_shard_files(f"{OUT}/ratings/{w.rated}/{w.split}", ".parquet"),
+    output:
+        f"{OUT}/ratings/{{rated}}/{{split}}.parquet",
+    wildcard_constraints:
+        rated=r"baseline/[a-z]+|[a-z][a-z0-9_]*/L\d+/[^/]+",
+    log:
+        f"{OUT}/logs/judge/{{rated}}/{{split}}.merge.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/merge_ratings.py"
+
+
+use rule merge_ratings as merge_grid_ratings with:
+    input:
+        lambda w: get_shard_files(f"{OUT}/ratings/{w.rated}/{w.split}", ".grid.parquet"),
+    output:
+        f"{OUT}/ratings/{{rated}}/{{split}}.grid.parquet",
+    log:
+        f"{OUT}/logs/judge/{{rated}}/{{split}}.grid.merge.log",
+
+
+# joining shards reads and writes a few files: on a cluster they run beside snakemake, not in the queue
+localrules:
+    merge_vectors,
+    merge_ratings,
+    merge_grid_ratings,

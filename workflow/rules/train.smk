@@ -1,4 +1,6 @@
-"""Vector training: one job per (method, layer, positions, split) trains every concept of the split."""
+"""Vector training: one job per (method, layer, positions, split, shard) trains the shard's concepts
+(config key concepts_per_job) in one model load and shared forward passes; merge_vectors joins the
+shards into the run's file."""
 
 
 rule train:
@@ -8,15 +10,15 @@ rule train:
         model=get_model_flag(),
         pairs=f"{OUT}/data/pairs.parquet",
     output:
-        vectors=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.safetensors",
-        losses=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.losses.parquet",
+        vectors=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.shards/{{shard}}.safetensors",
+        losses=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.shards/{{shard}}.losses.parquet",
     params:
         hp=lambda w: get_method_hp(w.method, w.positions),
-        concepts=lambda w: SPLITS[w.split],
+        concepts=get_shard_concepts,
     log:
-        f"{OUT}/logs/train/{{method}}_L{{layer}}_{{positions}}_{{split}}.log",
+        f"{OUT}/logs/train/{{method}}_L{{layer}}_{{positions}}_{{split}}.{{shard}}.log",
     benchmark:
-        f"{OUT}/benchmarks/train/{{method}}_L{{layer}}_{{positions}}_{{split}}.tsv"
+        f"{OUT}/benchmarks/train/{{method}}_L{{layer}}_{{positions}}_{{split}}.{{shard}}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=8000,
@@ -24,3 +26,20 @@ rule train:
         **MODEL_JOB_GPU,
     script:
         "../scripts/train.py"
+
+
+rule merge_vectors:
+    input:
+        vectors=lambda w: get_shard_files(f"{OUT}/vectors/{w.method}/L{w.layer}/{w.positions}/{w.split}", ".safetensors"),
+        losses=lambda w: get_shard_files(f"{OUT}/vectors/{w.method}/L{w.layer}/{w.positions}/{w.split}", ".losses.parquet"),
+    output:
+        vectors=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.safetensors",
+        losses=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.losses.parquet",
+    log:
+        f"{OUT}/logs/train/{{method}}_L{{layer}}_{{positions}}_{{split}}.merge.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/merge_vectors.py"

@@ -1,6 +1,8 @@
-"""Train the vectors of every concept in a split, in one model load and shared forward passes."""
+"""Train the vectors of one shard of a split, in one model load and shared forward passes; a killed
+job resumes from its checkpoint beside the output."""
 
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -31,7 +33,8 @@ log.info(
     [len(d) for d in datasets],
 )
 t0 = time.time()
-result = train(model, tokenizer, int(w.layer), datasets, cfg, concept_names=concepts)
+checkpoint = f"{snakemake.output.vectors}.checkpoint"
+result = train(model, tokenizer, int(w.layer), datasets, cfg, concept_names=concepts, checkpoint=checkpoint)
 save_training(
     result,
     model,
@@ -43,3 +46,4 @@ save_training(
     seconds=time.time() - t0,
     names=concept_names(pairs, concepts),
 )
+Path(checkpoint).unlink(missing_ok=True)

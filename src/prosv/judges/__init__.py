@@ -13,7 +13,17 @@ tokens, errors and parse failures (:attr:`Judge.stats`). Build one from a config
 :func:`make_judge`; calibrate and check the offline judge with ``prosv judge calibrate|evaluate``.
 """
 
-from .base import AXES, RAW_COLUMNS, Judge, JudgeStats, Rating, harmonic_mean, parse_rating, save_ratings
+from .base import (
+    AXES,
+    RAW_COLUMNS,
+    Judge,
+    JudgeStats,
+    Rating,
+    harmonic_mean,
+    merge_ratings,
+    parse_rating,
+    save_ratings,
+)
 from .cache import JudgeCache, default_cache_path
 from .factory import make_judge
 from .llm import PROMPT_VERSION, RUBRICS, JudgeAPIError, OpenAIJudge, judge_messages
@@ -55,6 +65,7 @@ __all__ = [
     "load_calibration",
     "make_judge",
     "parse_rating",
+    "merge_ratings",
     "save_ratings",
 ]
 

@@ -7,6 +7,7 @@ ratings by :func:`save_ratings` and carried in every ratings table.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import threading
@@ -218,6 +219,33 @@ def save_ratings(ratings: pd.DataFrame, path: str | Path, judge: Judge | None = 
     write_table(path, frame)
     stats_path = path.with_name(path.name + ".judge_stats.json")
     write_json(stats_path, meta)
+    return stats_path
+
+
+def merge_ratings(paths: list, out: str | Path) -> Path:
+    """One ratings table from the rated shards of a run (config key ``concepts_per_job``), rows in
+    shard order, with the shards' judge counters summed; returns the stats path."""
+    frames, stats, judge = [], {}, None
+    for path in paths:
+        frames.append(pd.read_parquet(path))
+        meta = json.loads(Path(str(path) + ".judge_stats.json").read_text())
+        judge = judge or meta["judge"]
+        for key, value in meta["stats"].items():
+            stats[key] = stats.get(key, 0) + value
+    if not frames:
+        raise ValueError(f"{out}: no rated shards to merge")
+    if "seconds" in stats:
+        stats["seconds"] = round(stats["seconds"], 3)
+    ratings = pd.concat(frames, ignore_index=True)
+    # the order one job writes (factor, then sample), whatever the cut: a merged table is the same
+    # however a split was sharded
+    order = [c for c in ("factor", "sample_id") if c in ratings.columns]
+    if order:
+        ratings = ratings.sort_values(order, kind="stable", ignore_index=True)
+    path = Path(out)
+    write_table(path, ratings)
+    stats_path = path.with_name(path.name + ".judge_stats.json")
+    write_json(stats_path, {"judge": judge, "stats": stats, "n_responses": int(len(ratings))})
     return stats_path
 
 

@@ -34,7 +34,7 @@ class JudgeCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._lock = threading.Lock()
         con = self._con()
         with con:
@@ -52,13 +52,26 @@ class JudgeCache:
         if con is None:
             con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
             try:
-                con.execute("PRAGMA journal_mode=WAL")
+                wal = con.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal"
             except sqlite3.OperationalError:  # e.g. a file system without shared memory
-                pass
+                wal = False
+            if wal:
+                # no fsync per answer stored (with it, concurrent judging stalled at a few hundred
+                # answers/s): a killed process still loses nothing it committed and the file stays
+                # whole; only a power cut can drop the last few answers, which are asked again
+                con.execute("PRAGMA synchronous=NORMAL")
             con.execute("PRAGMA busy_timeout=60000")
             self._local.con = con
             with self._lock:
-                self._connections.append(con)
+                # every rate_many runs in fresh worker threads: without closing the connections of
+                # the finished ones, a long-lived process runs out of file handles
+                alive = []
+                for thread, other in self._connections:
+                    if thread.is_alive():
+                        alive.append((thread, other))
+                    else:
+                        other.close()
+                self._connections = [*alive, (threading.current_thread(), con)]
         return con
 
     def get(self, key: str) -> Any | None:
@@ -77,7 +90,7 @@ class JudgeCache:
 
     def close(self) -> None:
         with self._lock:
-            for con in self._connections:
+            for _, con in self._connections:
                 try:
                     con.close()
                 except sqlite3.ProgrammingError:  # closed from another thread's point of view

@@ -2,22 +2,27 @@
 
 The answer ends with ``Rating: [[k]]``; the last rating in the answer is taken
 (:func:`prosv.judges.base.parse_rating`); an answer without one scores 0 and counts as a parse
-failure. Requests run in a thread pool, under a rate limit, with a timeout and exponential back-off.
+failure. Requests run in a thread pool, under a rate limit, with a timeout and exponential back-off;
+a 429 or 5xx that says Retry-After is retried no sooner than it asks.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import math
 import os
 import random
 import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-from .base import AXES, Item, Judge, Rating, as_triple, parse_rating
+from .base import AXES, Item, Judge, JudgeStats, Rating, as_triple, parse_rating
 from .cache import JudgeCache, prompt_hash_text
 
 log = logging.getLogger(__name__)
@@ -84,8 +89,37 @@ def judge_messages(
     return messages
 
 
+def retry_after_seconds(value: str | None) -> float | None:
+    """The wait a ``Retry-After`` header asks for, in seconds (it holds seconds or an HTTP date);
+    None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # an HTTP date is GMT
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
 class JudgeAPIError(RuntimeError):
     """A judge request failed for good (after retries, or with a non-retryable status)."""
+
+
+@dataclass
+class APIJudgeStats(JudgeStats):
+    """The counters of :class:`JudgeStats` plus why requests were retried: ``rate_limited`` (429),
+    ``server_errors`` (5xx) and ``timeouts`` (no answer within ``timeout_s``). Each failed attempt
+    counts once, retried or not."""
+
+    rate_limited: int = 0
+    server_errors: int = 0
+    timeouts: int = 0
 
 
 class _RateLimiter:
@@ -110,9 +144,9 @@ class _RateLimiter:
 class OpenAIJudge(Judge):
     """LLM judge over an OpenAI-compatible ``/chat/completions`` endpoint (plain HTTP).
 
-    Three requests per response (one per axis), each cached under ``judge_id`` + hash of the exact
-    request. The API key is read from the environment variable ``api_key_env`` (if set) and never
-    written anywhere.
+    Three requests per response (one per axis; identical requests in one batch are sent once), each
+    cached under ``judge_id`` + hash of the exact request. The API key is read from the environment
+    variable ``api_key_env`` (if set) and never written anywhere.
     """
 
     kind = "openai"
@@ -137,6 +171,7 @@ class OpenAIJudge(Judge):
         seed: int | None = None,
     ):
         super().__init__(cache)
+        self.stats = APIJudgeStats()
         if on_error not in ("raise", "zero"):
             raise ValueError("on_error must be 'raise' or 'zero'")
         self.model = model
@@ -208,6 +243,8 @@ class OpenAIJudge(Judge):
                 resp = self._session().post(url, json=payload, timeout=self.timeout_s)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, requests.Timeout):
+                    self.stats.add(timeouts=1)
             else:
                 if resp.status_code == 200:
                     try:
@@ -216,26 +253,24 @@ class OpenAIJudge(Judge):
                         last_error = f"invalid JSON from server: {resp.text[:200]!r}"
                 elif resp.status_code == 429 or resp.status_code >= 500:
                     last_error = f"HTTP {resp.status_code}: {resp.text[:200]!r}"
-                    try:
-                        retry_after = float(resp.headers.get("Retry-After", ""))
-                    except ValueError:
-                        retry_after = None
+                    self.stats.add(**{"rate_limited" if resp.status_code == 429 else "server_errors": 1})
+                    retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
                 else:
                     raise JudgeAPIError(f"HTTP {resp.status_code} from {url}: {resp.text[:500]}")
             if attempt < self.max_retries:
                 delay = min(self.max_backoff_s, self.backoff_s * 2**attempt) * (1.0 + 0.25 * random.random())
                 if retry_after is not None:
-                    delay = max(delay, min(retry_after, self.max_backoff_s))
+                    # the server's wait in full, even past max_backoff_s: coming back sooner only earns
+                    # another 429 and spends a retry
+                    delay = max(delay, retry_after)
                 log.warning(
                     "judge request failed (%s); retry %d/%d in %.1fs", last_error, attempt + 1, self.max_retries, delay
                 )
                 time.sleep(delay)
         raise JudgeAPIError(f"judge request to {url} failed after {self.max_retries + 1} attempts: {last_error}")
 
-    def _complete(self, messages: list[dict[str, str]]) -> str:
+    def _complete(self, key: str, payload: dict[str, Any]) -> str:
         """The judge's answer to one request: from the cache, else from the server (then cached)."""
-        payload = self._payload(messages)
-        key = JudgeCache.key(self.judge_id, prompt_hash_text(payload))
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
@@ -256,54 +291,62 @@ class OpenAIJudge(Judge):
             self.cache.put(key, self.judge_id, {"text": text, "usage": usage, "model": body.get("model")})
         return text
 
-    def _one(self, job: tuple[int, str, tuple[str, str, str]]) -> tuple[int, str, str | None, str | None]:
-        index, axis, (concept, instruction, response) = job
-        messages = judge_messages(axis, concept, instruction, response, self.system_prompt)
+    def _one(self, request: tuple[str, dict[str, Any]]) -> tuple[str, str | None, str | None]:
+        """(cache key, answer or None, error or None) of one request."""
+        key, payload = request
         try:
-            return index, axis, self._complete(messages), None
+            return key, self._complete(key, payload), None
         except JudgeAPIError as exc:
             self.stats.add(errors=1)
             if self.on_error == "raise":
                 raise
-            return index, axis, None, str(exc)
+            return key, None, str(exc)
 
     def rate_many(self, items: Iterable[Item], progress: bool = False) -> list[Rating]:
         triples = [as_triple(it) for it in items]
-        jobs = [(i, axis, t) for i, t in enumerate(triples) for axis in AXES]
         start = time.perf_counter()
-        raw: dict[tuple[int, str], str] = {}
-        errors: set[tuple[int, str]] = set()
+        # one request per distinct payload: the fluency rubric sees the response alone, so a
+        # response shared by several rows (one per concept, say) is one request, not several that
+        # each cost a call and race to write one cache key
+        distinct: dict[str, dict[str, Any]] = {}
+        keys: list[dict[str, str]] = []
+        for triple in triples:
+            row = {}
+            for axis in AXES:
+                payload = self._payload(judge_messages(axis, *triple, self.system_prompt))
+                row[axis] = JudgeCache.key(self.judge_id, prompt_hash_text(payload))
+                distinct.setdefault(row[axis], payload)
+            keys.append(row)
+        answers: dict[str, str] = {}
+        errors: dict[str, str] = {}
         with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
-            results = pool.map(self._one, jobs)
+            # map's iterator cancels the requests not yet started when one raises (on_error: raise)
+            results = pool.map(self._one, distinct.items())
             if progress:
                 from tqdm.auto import tqdm
 
-                results = tqdm(results, total=len(jobs), desc="judging")
-            for index, axis, text, error in results:
-                raw[(index, axis)] = text if text is not None else f"[judge error] {error}"
+                results = tqdm(results, total=len(distinct), desc="judging")
+            for key, text, error in results:
                 if text is None:
-                    errors.add((index, axis))
+                    errors[key] = error
+                else:
+                    answers[key] = text
         ratings = []
         failures = 0
-        for i in range(len(triples)):
-            values, failed, errored = {}, [], []
-            for axis in AXES:
-                if (i, axis) in errors:
+        for row in keys:
+            values, raw, failed, errored = {}, {}, [], []
+            for axis, key in row.items():
+                if key in errors:
                     errored.append(axis)  # a failed request is an error, not an answer that failed to parse
+                    raw[axis] = f"[judge error] {errors[key]}"
                     parsed = None
                 else:
-                    parsed = parse_rating(raw[(i, axis)])
+                    raw[axis] = answers[key]
+                    parsed = parse_rating(raw[axis])
                     if parsed is None:
                         failed.append(axis)
                 values[axis] = 0 if parsed is None else parsed
             failures += len(failed)
-            ratings.append(
-                Rating(
-                    **values,
-                    raw={a: raw[(i, a)] for a in AXES},
-                    parse_failures=tuple(failed),
-                    errors=tuple(errored),
-                )
-            )
+            ratings.append(Rating(**values, raw=raw, parse_failures=tuple(failed), errors=tuple(errored)))
         self.stats.add(parse_failures=failures, responses_rated=len(triples), seconds=time.perf_counter() - start)
         return ratings

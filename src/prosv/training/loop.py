@@ -29,6 +29,7 @@ from ..interventions import (
 )
 from ..models import check_layer, hidden_size
 from ..padding import padding_id
+from .checkpoint import CHECKPOINT_EVERY_S, Checkpoint, run_fingerprint
 from .config import Encoded, Example, TrainConfig, encode
 from .logprobs import sequence_logprobs
 from .prefix_cache import PrefixCache
@@ -301,6 +302,8 @@ def train(
     progress: bool = True,
     concept_names: list | None = None,
     cache: PrefixCache | None = None,
+    checkpoint: str | None = None,
+    checkpoint_every_s: float = CHECKPOINT_EVERY_S,
 ) -> TrainResult:
     """Train one steering module per dataset (concept), all in one model, sharing forward passes.
 
@@ -309,12 +312,16 @@ def train(
     With `cfg.prefix_cache` the block-L outputs are computed once (into `cache` when one is given,
     so later calls at the same layer reuse them) and every step runs blocks L+1..N only. A concept
     whose loss or parameters stop being finite raises :class:`TrainingError` naming it and the step.
+    With `checkpoint` (a file path) the run's state is saved there every `checkpoint_every_s` seconds
+    and a rerun of the same run resumes from it, to the same result (:mod:`.checkpoint`); the caller
+    removes the file once the result is safely written.
     """
+    saver = (checkpoint, checkpoint_every_s)
     with training_attention(model, cfg.attention):
-        return _train(model, tokenizer, layer, datasets, cfg, progress, concept_names, cache)
+        return _train(model, tokenizer, layer, datasets, cfg, progress, concept_names, cache, saver)
 
 
-def _train(model, tokenizer, layer, datasets, cfg, progress, concept_names, cache) -> TrainResult:
+def _train(model, tokenizer, layer, datasets, cfg, progress, concept_names, cache, saver) -> TrainResult:
     cfg.validate()
     for x in layer_tuple(layer):
         check_layer(model, x)
@@ -333,30 +340,30 @@ def _train(model, tokenizer, layer, datasets, cfg, progress, concept_names, cach
     schedule = _Schedule(encoded, cfg)
     watch = _DivergenceWatch(names, schedule.steps_per_epoch, schedule.totals)
     records = []
+    saved = Checkpoint(saver[0], run_fingerprint(cfg, layer, names, encoded), saver[1])
+    start = _restore(saved.load(), module, opts, schedule, watch, records)
     was_training = model.training
     model.eval()
     with attached(model, layer, module) as hook:
         for step in tqdm(
-            range(max(schedule.totals)),
+            range(start, max(schedule.totals)),
             desc=f"train L{layers_text(layer)} {cfg.positions} x{len(datasets)}",
             disable=not progress,
             unit="step",
+            initial=start,
+            total=max(schedule.totals),
         ):
+            if saved.due():
+                saved.save(_state(step, module, opts, schedule, watch, records))
             batch = schedule.batch(step)
             for k in {k for k, _, _ in batch}:
                 opts[k].zero_grad(set_to_none=True)
             unsteered = _unsteered_losses(cfg, batch, refs)
             for k, loss in _accumulate(cfg, model, hook, pad_id, batch, refs, cache).items():
                 decay, grad_norm = _step_concept(cfg, module, opts[k], k, step, schedule.totals[k], names[k])
-                row = {
-                    "concept": names[k],
-                    "concept_index": k,
-                    "step": step,
-                    "epoch": step // schedule.steps_per_epoch[k],
-                    "loss": loss,
-                    "unsteered_loss": unsteered[k],
-                    "lr_scale": decay,
-                }
+                epoch = step // schedule.steps_per_epoch[k]
+                row = dict(concept=names[k], concept_index=k, step=step, epoch=epoch, loss=loss)
+                row.update(unsteered_loss=unsteered[k], lr_scale=decay)
                 if cfg.intervention == "sv":  # several layers: the means over them
                     alpha, v_norm = module.trace(k)
                     row.update(alpha=alpha, v_norm=v_norm, v_grad_norm=grad_norm)
@@ -370,6 +377,34 @@ def _train(model, tokenizer, layer, datasets, cfg, progress, concept_names, cach
         "divergence": {str(names[k]): text for k, text in sorted(watch.reports.items())},
     }
     return TrainResult(module, cfg, layer, pd.DataFrame.from_records(records), lr_alpha, lr_v, extra)
+
+
+def _state(step, module, opts, schedule, watch, records) -> dict:
+    """Everything a run needs to go on from `step` as if it had never stopped."""
+    return {
+        "step": step,
+        "module": module.state_dict(),
+        "optimizers": [o.state_dict() for o in opts],
+        "shufflers": [g.get_state() for g in schedule.shufflers],
+        "orders": schedule.orders,
+        "watch": (watch.losses, watch.reports, watch.over),
+        "records": records,
+    }
+
+
+def _restore(state, module, opts, schedule, watch, records) -> int:
+    """Put a saved state (if any) back in place; returns the step to go on from."""
+    if state is None:
+        return 0
+    module.load_state_dict(state["module"])
+    for opt, saved in zip(opts, state["optimizers"], strict=True):
+        opt.load_state_dict(saved)
+    for gen, saved in zip(schedule.shufflers, state["shufflers"], strict=True):
+        gen.set_state(saved)
+    schedule.orders = list(state["orders"])
+    watch.losses, watch.reports, watch.over = state["watch"]
+    records.extend(state["records"])
+    return int(state["step"])
 
 
 class _DivergenceWatch:

@@ -1,0 +1,264 @@
+"""`prosv plan`: job counts against Snakemake's own dry run, judge requests against a hand count,
+tokens and price from the judge's settings, and the command's output and errors."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from prosv.cli import main
+from prosv.judges.llm import SYSTEM_PROMPT, OpenAIJudge
+from prosv.plan import CHARS_PER_TOKEN, load_config, make_plan
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
+PAPER_CONFIG = REPO / "config" / "paper" / "gemma-2-2b-it_L10.yaml"
+
+# rules whose jobs hang on the location choice: a dry run before the locate checkpoint cannot list them
+AFTER_CHOICE = {
+    "train",
+    "merge_vectors",
+    "generate",
+    "generate_grid",
+    "generate_baseline",
+    "merge_ratings",
+    "merge_grid_ratings",
+}
+# the location search's rules, up to and including the checkpoint (its judge jobs rate ratings/locate/)
+LOCATION_SEARCH = {"prepare_model", "prepare_data", "train_locate", "generate_locate", "locate"}
+
+
+def dry_run(config: Path) -> str:
+    """What `snakemake -n --configfile config` prints."""
+    # the API judge's key is only checked to be set; a dry run sends nothing
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PROSV_JUDGE_API_KEY="unused")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run."""
+    counts = {}
+    for line in output.split("Job stats:")[-1].splitlines():
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if m and m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def job_outputs(output: str) -> list[tuple[str, list[str]]]:
+    """(rule, output files) of every job a dry run lists, in its order (inputs before outputs)."""
+    jobs = []
+    for rule, body in re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):\n(.*?)(?=\n\[|\n\n|\Z)", output, re.M | re.S):
+        files = re.search(r"^\s+output: (.*)$", body, re.M)
+        jobs.append((rule, files.group(1).split(", ") if files else []))
+    return jobs
+
+
+def write_config(tmp_path: Path, base: Path = TEST_CONFIG, **changes) -> Path:
+    """A copy of `base` with dotted keys replaced (None removes a key); results under `tmp_path`."""
+    cfg = yaml.safe_load(base.read_text())
+    cfg["results"] = str(tmp_path / "results")
+    for dotted, value in changes.items():
+        node = cfg
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    path = tmp_path / f"config{len(list(tmp_path.glob('config*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.parametrize("config", [TEST_CONFIG, REPO / "config" / "config.yaml", PAPER_CONFIG], ids=lambda p: p.stem)
+def test_jobs_before_the_location_choice_match_a_dry_run(config, tmp_path):
+    plan = make_plan(load_config(config))
+    expected = {rule: n for rule, n in plan.jobs.items() if rule not in AFTER_CHOICE}
+    expected["judge"] -= sum(stage.judge_jobs for stage in plan.judged if stage.rule in AFTER_CHOICE)
+    assert job_counts(dry_run(write_config(tmp_path, config))) == expected
+
+
+def test_every_job_past_the_location_choice_matches_a_dry_run(tmp_path):
+    """With the location search's files in place (empty, and a choice at the first layer), Snakemake
+    lists every job after the checkpoint too: the sharded main table included."""
+    config = write_config(tmp_path, REPO / "config" / "config.yaml", concepts_per_job=3)  # 4 concepts: 2 shards
+    cfg = load_config(config)
+    for rule, files in job_outputs(dry_run(config)):
+        if rule in LOCATION_SEARCH or (rule == "judge" and "/ratings/locate/" in files[0]):
+            for name in files:  # one after another: every output newer than its inputs
+                path = Path(name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                choice = {"layer": cfg["layers"][0], "positions": "p2+s2"}
+                path.write_text(json.dumps(choice) if path.name == "choice.json" else "")
+                time.sleep(0.01)
+    plan = make_plan(cfg)
+    expected = {rule: n for rule, n in plan.jobs.items() if rule not in LOCATION_SEARCH}
+    expected["judge"] -= len(cfg["layers"])  # the location search's are done
+    assert expected["train"] == 4 * 2 and expected["merge_vectors"] == 4  # sharded: the check means something
+    assert job_counts(dry_run(config)) == expected
+
+
+def small_config(tmp_path: Path, **changes) -> dict:
+    """Two methods (one `located`, one FSSV with the factor grid), one baseline, three evaluation and
+    two development concepts, two instructions each: small enough to count by hand."""
+    settings = {
+        "layers": [5, 10],
+        "data.dev_concepts": [0, 1],
+        "data.eval_concepts": [4, 5, 6],
+        "methods": {
+            "prosv_lang": {"positions": "located", "loss": "lang"},
+            "fssv_lang": {"positions": "all", "loss": "lang", "posthoc_factor": True},
+        },
+        "locate.positions": ["all", "p2+s2", "all"],  # a repeat is searched once
+        "evaluate.instructions_per_concept": 2,
+        "evaluate.factor_grid": [0.5, 1.0],
+        "evaluate.baselines": ["unsteered"],
+        "scaling": {
+            "concepts": 5,
+            "c_alpha": [1, 2],
+            "eta_alpha": [0.1],
+            "fixed_alpha": None,
+            "sgd_c_alpha": [],
+            "transfer": None,
+        },
+        "robustness": {"concepts": 2, "fssv_factors": [1.0, 0.5]},
+        "task_steering.in_default": False,
+    }
+    return load_config(write_config(tmp_path, **{**settings, **changes}))
+
+
+# by hand, for small_config: (stage, responses)
+SMALL_RESPONSES = {
+    "main table: learned factor": 2 * 3 * 2,  # methods x evaluation concepts x instructions
+    "main table: factor grid": 1 * 3 * 2 * 2,  # ... x factors, for the one posthoc method
+    "main table: baselines": 1 * 3 * 2,
+    "location search": 2 * 2 * 2 * 2,  # layers x distinct placements x development concepts x instructions
+    "scaling study": 3 * 2 * 2,  # cells (base + 2x1 grid) x development concepts (5 asked, 2 there) x instructions
+    "robustness": (1 + 2) * 2 * 2,  # factors (located: 1; FSSV: 1.0 and 0.5) x concepts x instructions
+}
+
+
+def test_judge_requests_match_a_hand_count(tmp_path):
+    plan = make_plan(small_config(tmp_path))
+    assert {s.name: s.responses for s in plan.judged} == SMALL_RESPONSES
+    assert plan.judge["requests"] == 3 * sum(SMALL_RESPONSES.values()) == 210  # one per response and axis
+    # one judge job per generation file: 2 learned + 1 grid + 1 baseline + 2 layers + scaling + robustness
+    assert plan.jobs["judge"] == 8
+    assert plan.jobs["train_locate"] == plan.jobs["generate_locate"] == 2
+    assert "task_train" not in plan.jobs
+
+
+def test_sharding_multiplies_jobs_but_not_requests(tmp_path):
+    whole = make_plan(small_config(tmp_path))
+    sharded = make_plan(small_config(tmp_path, concepts_per_job=1))  # three shards of one concept
+    assert sharded.judge["requests"] == whole.judge["requests"]
+    assert sharded.judge["input_tokens"] == whole.judge["input_tokens"]
+    assert (whole.jobs["train"], sharded.jobs["train"]) == (2, 6)
+    assert (whole.jobs["generate_grid"], sharded.jobs["generate_grid"]) == (1, 3)
+    assert (whole.jobs["generate_baseline"], sharded.jobs["generate_baseline"]) == (1, 3)
+    assert whole.jobs["merge_vectors"] == sharded.jobs["merge_vectors"] == 2
+    assert whole.jobs["merge_ratings"] == sharded.jobs["merge_ratings"] == 2 + 1  # methods + baselines
+    assert whole.jobs["merge_grid_ratings"] == sharded.jobs["merge_grid_ratings"] == 1
+    assert sharded.jobs["judge"] - whole.jobs["judge"] == (2 + 1 + 1) * (3 - 1)  # main-table files x extra shards
+
+
+def test_the_paper_config_in_shards(tmp_path):
+    """30 evaluation concepts in jobs of 7: five shards of each per-concept stage."""
+    plan = make_plan(load_config(write_config(tmp_path, PAPER_CONFIG, concepts_per_job=7)))
+    methods, posthoc, baselines, layers = 4, 1, 2, 2
+    assert plan.jobs["train"] == plan.jobs["generate"] == methods * 5
+    assert plan.jobs["generate_grid"] == posthoc * 5 and plan.jobs["generate_baseline"] == baselines * 5
+    assert plan.jobs["judge"] == (methods + posthoc + baselines) * 5 + layers + 2  # + scaling, robustness
+    # 4 learned x 30 x 10; grid 30 x 10 x 14 factors (the schema's default grid); 2 baselines x 30 x 10
+    responses = {s.name: s.responses for s in plan.judged}
+    assert responses["main table: learned factor"] == 1200 and responses["main table: factor grid"] == 4200
+    assert responses["main table: baselines"] == 600
+    assert responses["location search"] == 2 * 9 * 3 * 10
+    assert responses["scaling study"] == (1 + 6 * 5 + 1 + 2 + 2) * 3 * 10  # base, grid, fixed, 2 sgd, 2 transfer
+    assert responses["robustness"] == (1 + 3 + 1 + 3) * 15 * 10
+
+
+def test_tokens_follow_the_rubric_the_responses_and_max_tokens(tmp_path):
+    plan = make_plan(small_config(tmp_path))
+    requests, responses = plan.judge["requests"], plan.judge["requests"] // 3
+    longer_answers = make_plan(small_config(tmp_path, **{"evaluate.max_new_tokens": 8 + 10}))
+    assert longer_answers.judge["input_tokens"] - plan.judge["input_tokens"] == pytest.approx(requests * 10, abs=1)
+    own_prompt = "x" * 400
+    prompted = make_plan(small_config(tmp_path, **{"judge.system_prompt": own_prompt}))
+    per_request = (len(own_prompt) - len(SYSTEM_PROMPT)) / CHARS_PER_TOKEN
+    assert prompted.judge["input_tokens"] - plan.judge["input_tokens"] == pytest.approx(
+        responses * 3 * per_request, abs=1
+    )
+    # the answer budget is the judge's own default unless the config sets it
+    default = inspect.signature(OpenAIJudge.__init__).parameters["max_tokens"].default
+    assert plan.judge["output_tokens"] == requests * default
+    assert make_plan(small_config(tmp_path, **{"judge.max_tokens": 100})).judge["output_tokens"] == requests * 100
+
+
+def test_price_is_the_tokens_at_the_rates_and_zero_for_the_offline_judge(tmp_path):
+    api = {"judge": {"kind": "openai", "base_url": "http://localhost:1/v1", "model": "m"}}
+    plan = make_plan(small_config(tmp_path, **api), price_per_million_input=2.0, price_per_million_output=8.0)
+    expected = plan.judge["input_tokens"] * 2.0 / 1e6 + plan.judge["output_tokens"] * 8.0 / 1e6
+    assert plan.price["total_usd"] == pytest.approx(expected) and expected > 0
+    offline = make_plan(small_config(tmp_path), price_per_million_input=2.0, price_per_million_output=8.0)
+    assert offline.price["total_usd"] == 0 and offline.judge["requests"] == plan.judge["requests"]
+
+
+def test_the_command_prints_the_table_and_json(capsys):
+    assert main(["plan", "--configfile", str(TEST_CONFIG)]) == 0
+    out = capsys.readouterr().out
+    plan = make_plan(load_config(TEST_CONFIG))
+    for rule, n in plan.jobs.items():
+        assert re.search(rf"^{rule}\s+{n}$", out, re.M), rule
+    assert f"judge requests: {plan.judge['requests']:,}" in out and "price: $0" in out
+    assert main(["plan", "--configfile", str(TEST_CONFIG), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["jobs"] == plan.jobs and data["judge"]["requests"] == plan.judge["requests"]
+
+
+def test_a_missing_config_is_a_one_line_error(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "prosv.cli", "plan", "--configfile", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"prosv: error: {missing}: file not found"
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"evaluate.max_new_tokens": 0}, "config key 'evaluate.max_new_tokens'"),
+        ({"robustness.concepts": 9}, "config key 'robustness.concepts'"),
+        ({"model": None}, "'model' is a required property"),
+    ],
+)
+def test_a_bad_config_names_the_key(tmp_path, capsys, change, message):
+    path = write_config(tmp_path, **change)
+    assert main(["plan", "--configfile", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"prosv: error: {path}: ")
+    assert message in err and len(err.splitlines()) == 1
