@@ -24,7 +24,17 @@ sys.path.insert(0, str(HERE))
 
 import common  # noqa: E402  (imports prosv before torch)
 
-BENCHMARKS = ["train_step", "decode", "multi_concept", "scaling", "loreft_vs_pyvene", "dtype", "serve", "judge_throughput", "gate"]
+BENCHMARKS = [
+    "train_step",
+    "decode",
+    "multi_concept",
+    "scaling",
+    "loreft_vs_pyvene",
+    "dtype",
+    "serve",
+    "judge_throughput",
+    "gate",
+]
 
 
 def main(argv=None) -> int:

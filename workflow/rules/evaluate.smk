@@ -99,6 +99,8 @@ ruleorder: merge_grid_ratings > judge
 
 
 rule merge_ratings:
+    conda:
+        "../envs/prosv.yaml"
     input:
         lambda w: get_shard_files(f"{OUT}/ratings/{w.rated}/{w.split}", ".parquet"),
     output:

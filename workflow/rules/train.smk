@@ -29,6 +29,8 @@ rule train:
 
 
 rule merge_vectors:
+    conda:
+        "../envs/prosv.yaml"
     input:
         vectors=lambda w: get_shard_files(f"{OUT}/vectors/{w.method}/L{w.layer}/{w.positions}/{w.split}", ".safetensors"),
         losses=lambda w: get_shard_files(f"{OUT}/vectors/{w.method}/L{w.layer}/{w.positions}/{w.split}", ".losses.parquet"),
