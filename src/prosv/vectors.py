@@ -177,10 +177,10 @@ def merge_vector_files(paths: list[str | Path], out: str | Path) -> Path:
     config key ``concepts_per_job``). The files must agree on everything but their concepts; one
     file is copied as it is, so an unsharded run's file and its merge are the same bytes."""
     raws = []
-    for path in paths:
-        load_vectors(path)  # the same checks a reader makes, naming the file at fault
-        with safe_open(str(path), framework="pt") as f:
-            raws.append((Path(path), dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}))  # noqa: SIM118
+    for path in map(Path, paths):
+        meta, tensors = _read(path)
+        _vector_file(path, dict(meta), tensors)  # the same checks a reader makes, naming the file at fault
+        raws.append((path, meta, tensors))
     if not raws:
         raise ValueError(f"{out}: no vector files to merge")
     first_path, first_meta, _ = raws[0]
@@ -253,16 +253,26 @@ def load_vectors(path: str | Path, model=None, *, allow_other_model: bool = Fals
     """Read a vector file; with `model`, also check that it can steer that model (:func:`check_compatible`).
     A file that is missing, not safetensors, not prosv's or inconsistent raises an error naming it."""
     path = Path(path)
+    meta, tensors = _read(path)
+    vec = _vector_file(path, dict(meta), tensors)
+    return vec if model is None else check_compatible(vec, model, allow_other_model=allow_other_model)
+
+
+def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """A safetensors file's raw metadata and tensors, or an error naming the file."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: vector file not found")
     try:
         with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (safe_open is not iterable)
+            return dict(f.metadata() or {}), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as err:
         raise VectorFileError(
             f"{path}: not a readable safetensors file ({err}); it may be truncated or corrupted"
         ) from None
+
+
+def _vector_file(path: Path, meta: dict, tensors: dict) -> VectorFile:
+    """The checked vector file of what :func:`_read` returned (``meta`` is parsed in place)."""
     if meta.get("format") not in READABLE_FORMATS:
         raise VectorFileError(
             f"{path}: not a prosv vector file (metadata format={meta.get('format')!r}, "
@@ -287,7 +297,7 @@ def load_vectors(path: str | Path, model=None, *, allow_other_model: bool = Fals
         p.requires_grad_(False)
     vec = VectorFile(module, meta, path)
     _check_consistent(vec)
-    return vec if model is None else check_compatible(vec, model, allow_other_model=allow_other_model)
+    return vec
 
 
 def _check_consistent(vec: VectorFile) -> None:

@@ -214,12 +214,20 @@ def save_ratings(ratings: pd.DataFrame, path: str | Path, judge: Judge | None = 
         "stats": stats,
         "n_responses": int(len(ratings)),
     }
+    return _write_ratings(path, ratings, meta)
+
+
+def ratings_stats_path(path: str | Path) -> Path:
+    """Where a ratings table's judge counters are written: ``<path>.judge_stats.json``."""
+    path = Path(path)
+    return path.with_name(path.name + ".judge_stats.json")
+
+
+def _write_ratings(path: Path, ratings: pd.DataFrame, meta: dict) -> Path:
     frame = pd.DataFrame(ratings)
     frame.attrs = {}
     write_table(path, frame)
-    stats_path = path.with_name(path.name + ".judge_stats.json")
-    write_json(stats_path, meta)
-    return stats_path
+    return write_json(ratings_stats_path(path), meta)
 
 
 def merge_ratings(paths: list, out: str | Path) -> Path:
@@ -228,7 +236,7 @@ def merge_ratings(paths: list, out: str | Path) -> Path:
     frames, stats, judge = [], {}, None
     for path in paths:
         frames.append(pd.read_parquet(path))
-        meta = json.loads(Path(str(path) + ".judge_stats.json").read_text())
+        meta = json.loads(ratings_stats_path(path).read_text())
         judge = judge or meta["judge"]
         for key, value in meta["stats"].items():
             stats[key] = stats.get(key, 0) + value
@@ -242,11 +250,7 @@ def merge_ratings(paths: list, out: str | Path) -> Path:
     order = [c for c in ("factor", "sample_id") if c in ratings.columns]
     if order:
         ratings = ratings.sort_values(order, kind="stable", ignore_index=True)
-    path = Path(out)
-    write_table(path, ratings)
-    stats_path = path.with_name(path.name + ".judge_stats.json")
-    write_json(stats_path, {"judge": judge, "stats": stats, "n_responses": int(len(ratings))})
-    return stats_path
+    return _write_ratings(Path(out), ratings, {"judge": judge, "stats": stats, "n_responses": int(len(ratings))})
 
 
 def _single(col) -> str | None:

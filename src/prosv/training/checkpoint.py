@@ -66,7 +66,3 @@ class Checkpoint:
     def save(self, state: dict) -> None:
         atomic_write(self.path, lambda tmp: torch.save({**state, "fingerprint": self.fingerprint}, tmp))
         self.last = time.monotonic()
-
-    def remove(self) -> None:
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
