@@ -1,14 +1,18 @@
 """The steering gate: do factor-free vectors trained at the default budget steer concepts never seen in data/?
 
-Three concepts written for the gate (tests/data/gate: origami, sorting algorithms, units of length;
-none of them in data/), 24 hand-written pairs each. For each placement, PrOSV (p2+s2) and FSSV
+Six concepts written for the gate (tests/data/gate, two per genre: origami, the circus; sorting
+algorithms, stacks and queues; units of length, roman numerals; none of them in data/), 24
+hand-written pairs each. For each placement, PrOSV (p2+s2) and FSSV
 (all), one vector per concept is trained with the default configuration's settings
 (config/config.yaml: the embedded model's recommended rates and budget and its example cap, at
 `tune.layer`, the layer the rates were tuned at); then every concept answers 20 new
 instructions, sampled as the evaluation samples them (its temperature, seed and length), and the
 offline judge rates the answers. The unsteered model answers the same prompts with the same draws,
 as the reference. The gate, per method: the concept is in at least 60% of the responses (concept
-rating >= 1) while at least 80% stay fluent (fluency >= 1). Shares carry 95% Wilson intervals.
+rating >= 1) while at least 80% stay fluent (fluency >= 1). Shares carry 95% Wilson intervals over
+responses; the concept share also carries one over concepts (the mean of the per-concept shares, with
+the paired interval of prosv.stats against the 60% target), which counts each concept once and so
+is the wider, honest one when concepts differ.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from common import ROOT, Check, Result
 
 GATE = ROOT / "tests" / "data" / "gate"
 CONCEPT_SHARE, FLUENT_SHARE = 0.60, 0.80
-INSTRUCTIONS = 20  # per concept: 60 responses per method, intervals of about +-12 points
+INSTRUCTIONS = 20  # per concept: 120 responses per method, intervals of about +-9 points
 METHODS = (("PrOSV", "p2+s2"), ("FSSV", "all"))
 
 
@@ -77,7 +81,7 @@ def _responses(model, tokenizer, config: dict, n_instructions: int, quick: bool)
 
 
 def run(model, tokenizer, quick: bool, config_path: Path = ROOT / "config" / "config.yaml") -> Result:
-    from prosv.stats import wilson_interval
+    from prosv.stats import paired_comparison, wilson_interval
 
     config = yaml.safe_load(config_path.read_text())
     rated, trained, layer = _responses(model, tokenizer, config, 3 if quick else INSTRUCTIONS, quick)
@@ -85,7 +89,14 @@ def run(model, tokenizer, quick: bool, config_path: Path = ROOT / "config" / "co
         "gate",
         "factor-free vectors steer new concepts" + (" (quick: 1 epoch, a smoke test)" if quick else ""),
         __doc__,
-        headers=["method", "concept >= 1 [95% CI]", "fluent [95% CI]", "per concept (concept >= 1)", "n"],
+        headers=[
+            "method",
+            "concept >= 1 [95% CI]",
+            "over concepts [95% CI] vs 60%",
+            "fluent [95% CI]",
+            "per concept (concept >= 1)",
+            "n",
+        ],
     )
 
     def share(mask) -> tuple[float, str]:
@@ -96,8 +107,13 @@ def run(model, tokenizer, quick: bool, config_path: Path = ROOT / "config" / "co
         r = rated[rated.method == name]
         concept, concept_text = share(r.concept_score >= 1)
         fluent, fluent_text = share(r.fluency_score >= 1)
-        per = r.groupby("concept").concept_score.apply(lambda s: f"{(s >= 1).mean():.0%}").to_dict()
-        result.rows.append([name, concept_text, fluent_text, ", ".join(f"{k}: {v}" for k, v in per.items()), len(r)])
+        shares = r.groupby("concept").concept_score.apply(lambda s: float((s >= 1).mean()))
+        c = paired_comparison(shares, CONCEPT_SHARE)
+        side = "above 60%" if c.ci_low > 0 else "below 60%" if c.ci_high < 0 else "spans 60%"
+        lo, hi = CONCEPT_SHARE + c.ci_low, CONCEPT_SHARE + c.ci_high
+        over = f"{CONCEPT_SHARE + c.difference:.0%} [{lo:.0%}, {hi:.0%}], {side}"
+        per = ", ".join(f"{k}: {v:.0%}" for k, v in shares.items())
+        result.rows.append([name, concept_text, over, fluent_text, per, len(r)])
         if name != "unsteered":
             result.checks.append(
                 Check(f"{name} concept >= 1", concept, f">= {CONCEPT_SHARE:.0%}", concept >= CONCEPT_SHARE, "{:.0%}")

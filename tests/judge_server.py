@@ -67,8 +67,10 @@ class Faults:
     """Shares of attempts answered with each fault (the rest are answered after ``latency_s``).
 
     A 429 says ``Retry-After: retry_after_s`` (in seconds, or as an HTTP date rounded up to the
-    next whole second when ``retry_after_date``); a slow reply comes after ``slow_s`` unless the
-    client hangs up first. Attempts after the first ``fail_attempts`` of a prompt are always clean.
+    next whole second when ``retry_after_date``; or, when ``retry_after_ms``, OpenAI's
+    ``retry-after-ms`` with the wait beside a ``Retry-After: 0`` a client must not read first); a
+    slow reply comes after ``slow_s`` unless the client hangs up first. Attempts after the first
+    ``fail_attempts`` of a prompt are always clean.
     """
 
     rate_limited: float = 0.0
@@ -76,6 +78,7 @@ class Faults:
     slow: float = 0.0
     retry_after_s: float = 0.2
     retry_after_date: bool = False
+    retry_after_ms: bool = False
     slow_s: float = 30.0
     latency_s: float = 0.0
     fail_attempts: int | None = None
@@ -98,14 +101,16 @@ class Faults:
             out.append(self.outcome(prompt, len(out)))
         return out
 
-    def retry_after(self) -> tuple[bytes, float | None]:
-        """The Retry-After header's value, and the monotonic time an HTTP date names (None for a
-        number of seconds, which count from when the answer goes out)."""
+    def retry_after(self) -> tuple[list[tuple[bytes, bytes]], float | None]:
+        """The headers that say how long to wait, and the monotonic time an HTTP date names (None for
+        a number of seconds, which count from when the answer goes out)."""
+        if self.retry_after_ms:
+            return [(b"retry-after-ms", b"%d" % round(1000 * self.retry_after_s)), (b"retry-after", b"0")], None
         if not self.retry_after_date:
-            return b"%g" % self.retry_after_s, None
+            return [(b"retry-after", b"%g" % self.retry_after_s)], None
         now = time.time()
         at = math.ceil(now + self.retry_after_s)
-        return formatdate(at, usegmt=True).encode(), time.monotonic() + (at - now)
+        return [(b"retry-after", formatdate(at, usegmt=True).encode())], time.monotonic() + (at - now)
 
 
 class FaultyJudgeServer:
@@ -216,13 +221,13 @@ class FaultyJudgeServer:
 
     async def _answer(self, prompt: str, model: str, outcome: str, receive, send) -> None:
         if outcome == RATE_LIMITED:
-            header, not_before = self.faults.retry_after()
+            headers, not_before = self.faults.retry_after()
             with self.lock:
                 # seconds count from the moment the answer goes out: the client cannot have it sooner
                 # (stamped after the send, the stamp would wait for this thread to get the GIL back
                 # from a client in the same process, which may already be waiting out the 429)
                 self._retry_not_before[prompt] = not_before or time.monotonic() + self.faults.retry_after_s
-            await _send_json(send, 429, {"error": {"message": "slow down"}}, [(b"retry-after", header)])
+            await _send_json(send, 429, {"error": {"message": "slow down"}}, headers)
             return
         if outcome == SERVER_ERROR:
             await _send_json(send, 500, {"error": {"message": "injected failure"}})

@@ -421,6 +421,9 @@ def _tuning_inputs(seed: int = 0):
 
 def test_tuning_table_ranks_cells_by_the_mean_over_concepts_of_the_harmonic_mean():
     import numpy as np
+    from scipy.stats import t as student_t
+
+    from prosv import evaluation as E
 
     ratings, cells = _tuning_inputs()
     table = X.tuning_table(ratings, cells, n_boot=500, seed=1)
@@ -436,15 +439,27 @@ def test_tuning_table_ranks_cells_by_the_mean_over_concepts_of_the_harmonic_mean
         assert row.overall_lo <= row.overall <= row.overall_hi
         assert row.has_concept == pytest.approx((c >= 1).mean()) and row.fluent == pytest.approx((f >= 1).mean())
         assert row.steers == pytest.approx(((c >= 1) & (f >= 1)).mean()) and row.n_concepts == 4
-    for _, g in table.groupby("positions"):
+    for positions, g in table.groupby("positions"):
         assert list(g["rank"]) == [1, 2, 3] and g.overall.is_monotonic_decreasing
+        # each cell minus the best, paired over concepts, recomputed from the ratings
+        per_cell = {
+            cell: E.add_overall(r).groupby("concept_id").overall.mean()
+            for cell, r in ratings[ratings.positions == positions].groupby("cell")
+        }
+        best = per_cell[g.iloc[0].cell]
+        for row in g.itertuples():
+            d = per_cell[row.cell] - best
+            assert row.minus_best == pytest.approx(d.mean())
+            half = student_t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / len(d) ** 0.5 if d.std() > 0 else 0.0
+            assert row.minus_best_lo <= d.mean() - half + 1e-12 and row.minus_best_hi >= d.mean() + half - 1e-12
+        assert g.iloc[0].minus_best == 0 and g.iloc[0].minus_best_lo == 0 == g.iloc[0].minus_best_hi
     settings = X.recommended_settings(table, "lang")
     assert set(settings) == {"prompt_only", "all"}
     for family, positions in (("prompt_only", "p2+s2"), ("all", "all")):
         best = table[(table.positions == positions) & (table["rank"] == 1)].iloc[0]
         assert settings[family]["lang"]["eta_v"] == best.eta_v and settings[family]["lang"]["epochs"] == best.epochs
     markdown = X.tuning_markdown(table)
-    assert markdown.count("\n| p2+s2") == 3 and "overall [95% CI]" in markdown
+    assert markdown.count("\n| p2+s2") == 3 and "overall [95% CI]" in markdown and "minus best [95% CI]" in markdown
 
 
 def test_tuning_grid_takes_a_placements_own_values_over_the_shared_ones():

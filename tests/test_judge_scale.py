@@ -96,10 +96,17 @@ def test_identical_requests_in_one_batch_are_sent_once():
     assert [r.as_dict() for r in ratings] == [expected_rating(item) for item in items]
 
 
-@pytest.mark.parametrize("as_date", [False, True], ids=["seconds", "http-date"])
-def test_retry_after_is_waited_out_in_full(as_date):
-    # longer than the judge's own longest back-off, and (second case) given as an HTTP date
-    faults = Faults(rate_limited=1.0, fail_attempts=1, retry_after_s=1.0 if as_date else 0.4, retry_after_date=as_date)
+@pytest.mark.parametrize("header", ["seconds", "http-date", "milliseconds"])
+def test_retry_after_is_waited_out_in_full(header):
+    # longer than the judge's own longest back-off; given in seconds, as an HTTP date, or as OpenAI's
+    # retry-after-ms beside a Retry-After of 0 that must not win
+    faults = Faults(
+        rate_limited=1.0,
+        fail_attempts=1,
+        retry_after_s=1.0 if header == "http-date" else 0.4,
+        retry_after_date=header == "http-date",
+        retry_after_ms=header == "milliseconds",
+    )
     item = make_items(1)[0]
     with FaultyJudgeServer(faults) as server:
         judge = api_judge(server.base_url, backoff_s=0.01, max_backoff_s=0.05, max_retries=2)
@@ -108,6 +115,23 @@ def test_retry_after_is_waited_out_in_full(as_date):
     assert rating.as_dict() == expected_rating(item)
     assert seen["outcomes"][RATE_LIMITED] == judge.stats.rate_limited == 3
     assert len(seen["retry_after_margins"]) == 3 and min(seen["retry_after_margins"]) >= 0
+
+
+def test_a_batchs_retries_are_one_log_line_with_their_causes(caplog):
+    items = make_items(60, repeats=False)
+    faults = Faults(rate_limited=0.2, server_error=0.1, retry_after_s=0.01, seed=3)
+    with FaultyJudgeServer(faults) as server, caplog.at_level("DEBUG", logger="prosv.judges.llm"):
+        judge = api_judge(server.base_url)
+        judge.rate_many(items)
+        seen = server.counts()
+    lines = [r for r in caplog.records if r.levelname == "WARNING"]
+    retries = sum(seen["outcomes"].values()) - len(seen["answers"])
+    assert retries > 10 and len(lines) == 1
+    assert lines[0].getMessage() == (
+        f"judge: {retries} retries for {len(seen['answers'])} requests ({seen['outcomes'][RATE_LIMITED]} rate limited, "
+        f"{seen['outcomes'][SERVER_ERROR]} server errors, 0 timeouts)"
+    )
+    assert sum("retry" in r.getMessage() and r.levelname == "DEBUG" for r in caplog.records) == retries
 
 
 def test_a_request_that_fails_for_good_ends_the_batch_without_sending_the_rest():

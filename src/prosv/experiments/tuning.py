@@ -17,7 +17,7 @@ import pandas as pd
 
 from .. import evaluation as E
 from ..positions import as_spec
-from ..stats import bootstrap_ci
+from ..stats import bootstrap_ci, paired_comparison
 from .scaling import ScalingCell
 
 GRID_KEYS = ("c_alpha", "eta_alpha", "c_v", "eta_v", "epochs", "batch_size")
@@ -62,15 +62,18 @@ def tuning_cells(grid: dict) -> list[ScalingCell]:
 def tuning_table(ratings: pd.DataFrame, cells: pd.DataFrame, *, n_boot: int = 10_000, seed: int = 0) -> pd.DataFrame:
     """One row per (positions, cell): the cell's settings and training figures, the factor-free overall
     score with its bootstrap interval over concepts, the rating means and the shares of responses
-    with the concept (>= 1), fluent (>= 1) and both; ranked best first within each placement."""
+    with the concept (>= 1), fluent (>= 1) and both; ranked best first within each placement. Each cell
+    is also compared with its placement's best cell, paired over concepts (``minus_best`` with its
+    interval; the best cell's own is 0): a winner whose runner-up's interval spans 0 is not separated."""
     rated = E.add_overall(ratings).assign(
         has_concept=lambda d: d.concept_score >= 1,
         fluent=lambda d: d.fluency_score >= 1,
         steers=lambda d: (d.concept_score >= 1) & (d.fluency_score >= 1),
     )
-    rows = []
+    rows, per_concept = [], {}
     for (positions, cell), g in rated.groupby(["positions", "cell"], sort=True):
         per = g.groupby("concept_id")
+        per_concept[positions, cell] = per.overall.mean()
         ci = bootstrap_ci(per.overall.mean(), n_boot=n_boot, seed=seed)
         rows.append(
             {
@@ -88,7 +91,17 @@ def tuning_table(ratings: pd.DataFrame, cells: pd.DataFrame, *, n_boot: int = 10
     table = pd.DataFrame(rows).merge(cells.drop(columns=["kind"], errors="ignore"), on=["positions", "cell"])
     table = table.sort_values(["positions", "overall", "has_concept"], ascending=[True, False, False])
     table["rank"] = table.groupby("positions").cumcount() + 1
-    return table.reset_index(drop=True)
+    table = table.reset_index(drop=True)
+    best = table[table["rank"] == 1].set_index("positions").cell
+    against = [
+        paired_comparison(per_concept[pos, cell], per_concept[pos, best[pos]], n_boot=n_boot, seed=seed)
+        for pos, cell in zip(table.positions, table.cell)
+    ]
+    return table.assign(
+        minus_best=[c.difference for c in against],
+        minus_best_lo=[c.ci_low for c in against],
+        minus_best_hi=[c.ci_high for c in against],
+    )
 
 
 def recommended_settings(table: pd.DataFrame, loss: str) -> dict:
@@ -127,6 +140,9 @@ def tuning_markdown(table: pd.DataFrame) -> str:
             "batch": table.batch_size,
             "overall [95% CI]": [
                 interval(m, lo, hi) for m, lo, hi in zip(table.overall, table.overall_lo, table.overall_hi)
+            ],
+            "minus best [95% CI]": [
+                interval(m, lo, hi) for m, lo, hi in zip(table.minus_best, table.minus_best_lo, table.minus_best_hi)
             ],
             "concept": table.concept_score.map(lambda x: fmt(x, 2)),
             "concept >= 1": table.has_concept.map(lambda x: f"{x:.0%}"),

@@ -107,6 +107,18 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
+def server_wait_seconds(headers) -> float | None:
+    """The wait a 429 or 5xx answer asks for: OpenAI's ``retry-after-ms`` (milliseconds, the finer
+    one, read first as OpenAI's own client does), else ``Retry-After``; None when neither is readable."""
+    try:
+        ms = float(headers.get("retry-after-ms") or "nan")
+    except ValueError:
+        ms = float("nan")
+    if math.isfinite(ms):
+        return max(0.0, ms / 1000)
+    return retry_after_seconds(headers.get("retry-after"))
+
+
 class JudgeAPIError(RuntimeError):
     """A judge request failed for good (after retries, or with a non-retryable status)."""
 
@@ -254,7 +266,7 @@ class OpenAIJudge(Judge):
                 elif resp.status_code == 429 or resp.status_code >= 500:
                     last_error = f"HTTP {resp.status_code}: {resp.text[:200]!r}"
                     self.stats.add(**{"rate_limited" if resp.status_code == 429 else "server_errors": 1})
-                    retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
+                    retry_after = server_wait_seconds(resp.headers)
                 else:
                     raise JudgeAPIError(f"HTTP {resp.status_code} from {url}: {resp.text[:500]}")
             if attempt < self.max_retries:
@@ -263,7 +275,9 @@ class OpenAIJudge(Judge):
                     # the server's wait in full, even past max_backoff_s: coming back sooner only earns
                     # another 429 and spends a retry
                     delay = max(delay, retry_after)
-                log.warning(
+                # one line per retry only at debug level: a paper-size job retries thousands of times;
+                # rate_many logs each batch's counts instead
+                log.debug(
                     "judge request failed (%s); retry %d/%d in %.1fs", last_error, attempt + 1, self.max_retries, delay
                 )
                 time.sleep(delay)
@@ -305,6 +319,7 @@ class OpenAIJudge(Judge):
     def rate_many(self, items: Iterable[Item], progress: bool = False) -> list[Rating]:
         triples = [as_triple(it) for it in items]
         start = time.perf_counter()
+        before = self.stats.as_dict()
         # one request per distinct payload: the fluency rubric sees the response alone, so a
         # response shared by several rows (one per concept, say) is one request, not several that
         # each cost a call and race to write one cache key
@@ -349,4 +364,19 @@ class OpenAIJudge(Judge):
             failures += len(failed)
             ratings.append(Rating(**values, raw=raw, parse_failures=tuple(failed), errors=tuple(errored)))
         self.stats.add(parse_failures=failures, responses_rated=len(triples), seconds=time.perf_counter() - start)
+        self._log_retries(before)
         return ratings
+
+    def _log_retries(self, before: dict[str, Any]) -> None:
+        """One line for a batch's retries, by cause (none when the batch needed none)."""
+        now = self.stats.as_dict()
+        delta = {k: now[k] - before[k] for k in ("calls", "retries", "rate_limited", "server_errors", "timeouts")}
+        if delta["retries"]:
+            log.warning(
+                "judge: %d retries for %d requests (%d rate limited, %d server errors, %d timeouts)",
+                delta["retries"],
+                delta["calls"],
+                delta["rate_limited"],
+                delta["server_errors"],
+                delta["timeouts"],
+            )
