@@ -121,7 +121,8 @@ class FaultyJudgeServer:
     ``answers`` (answers sent, per prompt; ``answered`` in all), ``attempts`` per prompt,
     ``hung_up`` (slow replies the client gave up on), ``in_flight`` / ``max_in_flight``,
     ``retry_after_margins`` (for every 429 followed by another attempt of its prompt: seconds
-    between the end of Retry-After and that attempt; negative means the client came back early),
+    between the end of Retry-After and that attempt; negative means the client came back early;
+    ``retry_after_by_prompt`` the same per prompt, for clients that may send one prompt twice),
     ``prompt_tokens`` and ``completion_tokens`` of the answers sent.
     """
 
@@ -137,6 +138,7 @@ class FaultyJudgeServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.retry_after_margins: list[float] = []
+        self.retry_after_by_prompt: dict[str, list[float]] = {}
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self._retry_not_before: dict[str, float] = {}
@@ -156,6 +158,7 @@ class FaultyJudgeServer:
                 "hung_up": self.hung_up,
                 "max_in_flight": self.max_in_flight,
                 "retry_after_margins": list(self.retry_after_margins),
+                "retry_after_by_prompt": {p: list(m) for p, m in self.retry_after_by_prompt.items()},
                 "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
             }
@@ -210,6 +213,7 @@ class FaultyJudgeServer:
             not_before = self._retry_not_before.pop(prompt, None)
             if not_before is not None:
                 self.retry_after_margins.append(now - not_before)
+                self.retry_after_by_prompt.setdefault(prompt, []).append(now - not_before)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self._last_arrival = now

@@ -241,3 +241,23 @@ def test_dot_test_config_runs_on_slurm(slurm_cluster, tmp_path):
     new_logs = set((REPO / ".snakemake" / "slurm_logs").glob("rule_*/**/*.log")) - before
     rules = {p.relative_to(REPO / ".snakemake" / "slurm_logs").parts[0] for p in new_logs}
     assert {"rule_train", "rule_generate", "rule_judge", "rule_figures"} <= rules, rules
+
+
+@pytest.mark.skipif(
+    os.environ.get("PROSV_TEST_REHEARSAL") != "1",
+    reason="the full-size rehearsal takes tens of minutes: set PROSV_TEST_REHEARSAL=1 as well",
+)
+def test_full_size_rehearsal_runs_on_slurm(slurm_cluster, tmp_path):
+    """.test/config-scale on all 500 concepts, every job but the merges submitted through SLURM, the
+    judge jobs against the faulty loopback server (tests/test_rehearsal.py checks the same run on
+    --cores all)."""
+    from test_rehearsal import (
+        assert_every_concept_reached_the_final_tables,
+        assert_every_fault_was_survived_once,
+        load_rehearse,
+    )
+
+    report = load_rehearse().rehearse(tmp_path, profile=str(CI_PROFILE), timeout=5400)
+    assert_every_concept_reached_the_final_tables(tmp_path)
+    assert_every_fault_was_survived_once(report)
+    assert report["jobs"]["train"] == 8 and report["executor"] == str(CI_PROFILE)

@@ -60,6 +60,8 @@ rule generate_baseline:
         concepts=get_shard_concepts,
     log:
         f"{OUT}/logs/generate/baseline_{{baseline}}_{{split}}.{{shard}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/generate/baseline_{{baseline}}_{{split}}.{{shard}}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=6000,

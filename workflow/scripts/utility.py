@@ -13,7 +13,13 @@ methods = list(snakemake.params.methods)
 vectors = {m: load_vectors(snakemake.input[m]) for m in methods}
 concept_ids = X.first_concepts(vectors[methods[0]], cfg["concepts"])
 concepts = pd.read_parquet(snakemake.input.concepts)
-tasks = X.load_utility_tasks(cfg["source"], snakemake.params.data_dir, cfg["questions_per_task"])
+tasks = X.load_utility_tasks(
+    cfg["source"],
+    snakemake.params.data_dir,
+    cfg["questions_per_task"],
+    cfg.get("tiny_gsm8k_path"),
+    cfg.get("tiny_mmlu_path"),
+)
 conditions = X.utility_conditions(vectors, concepts, concept_ids, cfg["fssv_factors"])
 model, tokenizer = load_configured_model(snakemake.config)
 for vec in vectors.values():

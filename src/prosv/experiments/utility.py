@@ -147,9 +147,14 @@ def is_correct(task: UtilityTask, prediction, answer) -> bool:
 
 
 def load_utility_tasks(
-    source: str, data_dir: str | None = None, questions_per_task: int | None = None
+    source: str,
+    data_dir: str | None = None,
+    questions_per_task: int | None = None,
+    tiny_gsm8k_path: str | None = None,
+    tiny_mmlu_path: str | None = None,
 ) -> list[tuple[UtilityTask, pd.DataFrame]]:
-    """The tasks of a source with their first ``questions_per_task`` questions."""
+    """The tasks of a source with their first ``questions_per_task`` questions. tinyBenchmarks come
+    from local copies when their paths are given (a table file or a folder), else from the hub."""
     from pathlib import Path
 
     from .. import data as D
@@ -163,7 +168,7 @@ def load_utility_tasks(
             D.read_multiple_choice(root / "utility" / "multiple_choice.jsonl"),
         ]
     else:
-        frames = [D.load_tiny_gsm8k(), D.load_tiny_mmlu()]
+        frames = [D.load_tiny_gsm8k(tiny_gsm8k_path), D.load_tiny_mmlu(tiny_mmlu_path)]
     out = []
     for task, df in zip(UTILITY_TASKS[source], frames):
         df = df.head(questions_per_task) if questions_per_task else df
