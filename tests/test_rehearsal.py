@@ -56,7 +56,7 @@ def test_rehearsal_inputs_are_the_paper_formats_at_full_size_and_the_same_bytes_
     changed = {k for k, v in digests(tmp_path / "c").items() if digests(tmp_path / "a").get(k) != v}
     assert {"alpaca_eval.json", "model/model.safetensors"} <= changed
 
-    # Concept500 (spec section 7), through the loader a paper run uses
+    # Concept500, through the loader a paper run uses
     folder = first["concept500"] / "prod_2b_l10_v1" / "generate"
     raw = pd.read_parquet(folder / "train_data.parquet")
     assert list(raw.columns) == [

@@ -4,7 +4,7 @@ sizes, written from our own data in ``data/``, and a random-weight Gemma-2 shrun
 Everything is a function of the seed: the same seed writes the same bytes (the parquet and JSON
 writers are deterministic, the model's weights come from a seeded generator).
 
-- AxBench Concept500 (spec section 7): ``prod_<subset>_v1/generate/metadata.jsonl`` and
+- AxBench Concept500 (the layout `prosv.data.axbench` reads): ``prod_<subset>_v1/generate/metadata.jsonl`` and
   ``train_data.parquet``, 500 concepts with 72 positives each plus shared negatives (concept_id -1,
   ``output_concept`` ``EEEEE``), and beside them ``contrast_train_data.parquet`` (the PrOSV
   contrastive layout) for the simpo loss;
