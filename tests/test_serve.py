@@ -339,6 +339,37 @@ def test_a_request_joins_a_running_batch_and_leaves_when_it_finishes(tokenizer, 
         assert "".join(e.text for e in results[key] if e.kind == "text") == want[0].text
 
 
+def test_prefill_projects_only_the_last_position_onto_the_vocabulary(tokenizer, tmp_path):
+    """Decoding reads the last position's logits only; the library's and the server's prefill ask the
+    model for nothing more (a [batch, prompt, vocab] tensor is most of a large-vocabulary prefill),
+    and the answers stay those of the full computation (the equality tests above)."""
+    from prosv.serve.engine import Engine, Job
+    from prosv.serve.registry import VectorRegistry
+
+    model = make_tiny_model(tokenizer)
+    make_vector_folder(tmp_path, "tiny")
+    registry = VectorRegistry(tmp_path, model, "tiny")
+    positions = []
+    handle = model.get_output_embeddings().register_forward_hook(lambda m, args, out: positions.append(out.shape[1]))
+    prompts = ["Tell me a long story about a fox.", "Hi"]
+    try:
+        generate(model, tokenizer, prompts, max_new_tokens=3)
+        assert positions == [1, 1, 1]  # one prefill of both prompts, two decode steps
+        positions.clear()
+        engine, done = Engine(model, tokenizer, registry, max_batch=4), threading.Event()
+        engine.start()
+        try:
+            engine.submit(
+                Job(template_ids(tokenizer, prompts[0]), 3, lambda e: e.kind != "text" and done.set(), None)
+            )
+            assert done.wait(60)
+        finally:
+            engine.stop()
+        assert positions == [1, 1, 1]
+    finally:
+        handle.remove()
+
+
 def test_rows_that_leave_free_their_cache_columns(tokenizer):
     from prosv.padding import left_pad
     from prosv.serve.kv import KVRows

@@ -8,6 +8,8 @@ not depend on which other rows share its batch.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass, field
 
 import torch
@@ -73,9 +75,13 @@ def last_logits(model) -> dict:
     (soft-capped, for Gemma-2) cost more than the rest of the prefill: for the full-size rehearsal's
     tiny Gemma-2 (vocabulary 262144) and 64 prompts of 43 tokens, 2.9 GB and 11-12 s on one shared CPU
     core, against 0.8 s for the last position alone (README, "Full-size rehearsal")."""
-    import inspect
+    return {"logits_to_keep": 1} if _takes_logits_to_keep(type(model)) else {}
 
-    return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+
+@functools.cache
+def _takes_logits_to_keep(model_class: type) -> bool:
+    # once per model class: generation and the server call this for every prefill
+    return "logits_to_keep" in inspect.signature(model_class.forward).parameters
 
 
 def _next_tokens(logits: torch.Tensor, temperature: float, generators) -> torch.Tensor:

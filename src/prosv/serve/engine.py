@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..generation import eos_ids
+from ..generation import eos_ids, last_logits
 from ..interventions import attached
 from ..padding import left_pad, padding_id
 from ..positions import left_padded_mask
@@ -180,7 +180,9 @@ class Engine:
         ids, attn = left_pad([r.job.prompt_ids for r in rows], self.pad_id, self.device)
         position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
         self._set_hooks(rows, lambda i, vec: left_padded_mask(vec.spec, attn[i : i + 1])[0], ids.shape[1])
-        out = self.model(input_ids=ids, attention_mask=attn, position_ids=position_ids, use_cache=True)
+        out = self.model(
+            input_ids=ids, attention_mask=attn, position_ids=position_ids, use_cache=True, **last_logits(self.model)
+        )
         self.prefills += 1
         self._kv.join(out.cache, attn, position_ids[:, -1:] + 1)
         self._take(out.logits[:, -1, :], first)
