@@ -359,9 +359,7 @@ def test_prefill_projects_only_the_last_position_onto_the_vocabulary(tokenizer, 
         engine, done = Engine(model, tokenizer, registry, max_batch=4), threading.Event()
         engine.start()
         try:
-            engine.submit(
-                Job(template_ids(tokenizer, prompts[0]), 3, lambda e: e.kind != "text" and done.set(), None)
-            )
+            engine.submit(Job(template_ids(tokenizer, prompts[0]), 3, lambda e: e.kind != "text" and done.set(), None))
             assert done.wait(60)
         finally:
             engine.stop()
