@@ -17,7 +17,21 @@ import yaml
 
 from prosv.cli import main
 from prosv.judges.llm import SYSTEM_PROMPT, OpenAIJudge
-from prosv.plan import CHARS_PER_TOKEN, load_config, make_plan
+from prosv.plan import (
+    ACCELERATORS,
+    CHARS_PER_TOKEN,
+    DEFAULT_ACCELERATOR,
+    DEFAULT_BANDWIDTH_EFFICIENCY,
+    DEFAULT_MFU,
+    KNOWN_SHAPES,
+    TYPICAL_PROMPT_TOKENS,
+    ModelDims,
+    compute_section,
+    count_compute,
+    load_config,
+    make_plan,
+    model_dims,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
@@ -262,3 +276,129 @@ def test_a_bad_config_names_the_key(tmp_path, capsys, change, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"prosv: error: {path}: ")
     assert message in err and len(err.splitlines()) == 1
+
+
+# --- model compute ----------------------------------------------------------------------------------
+
+
+def test_the_known_gemma_shape_has_its_published_parameter_count():
+    """Gemma-2-2B-it: 2,614,341,888 parameters with the (tied) embedding, counted here from the shape
+    of its config.json, matrix by matrix."""
+    d, ff, layers, vocab, q, kv = 2304, 9216, 26, 256000, 8 * 256, 4 * 256
+    per_block = d * q + 2 * d * kv + q * d + 3 * d * ff + 4 * d  # q, k, v, o, gated MLP, four norms
+    by_hand = vocab * d + layers * per_block + d  # embedding (= LM head), blocks, final norm
+    assert by_hand == 2_614_341_888
+    dims = KNOWN_SHAPES["google/gemma-2-2b-it"]
+    assert dims.total_params == by_hand
+    # a decode step reads the blocks and the tied head once: everything but the final norm, in bf16
+    assert dims.decode_weight_bytes == 2 * (by_hand - d)
+
+
+def test_the_embedded_model_shape_comes_from_its_config():
+    from prosv.models import embedded_model_dir
+
+    if not (embedded_model_dir("smollm2-135m") / "config.json").is_file():
+        pytest.skip("the embedded model is not converted here")
+    dims, source = model_dims("smollm2-135m")
+    assert source == "config.json"
+    # SmolLM2-135M: 30 blocks of width 576, 9 heads of 64 with 3 KV heads, MLP 1536, vocabulary 49152, tied
+    per_block = 576 * 576 + 2 * 576 * 192 + 576 * 576 + 3 * 576 * 1536 + 2 * 576
+    assert dims.total_params == 49152 * 576 + 30 * per_block + 576 == 134_515_008
+
+
+# a small shape: the counts below do not depend on it, the FLOPs do
+TINY = ModelDims(
+    num_layers=12,
+    hidden_size=64,
+    intermediate_size=128,
+    num_heads=4,
+    num_kv_heads=2,
+    head_dim=16,
+    vocab_size=1000,
+    tied_embeddings=True,
+)
+
+
+def stages_of(config) -> dict:
+    return {s.name: s.total for s in count_compute(config, TINY)}
+
+
+def test_tokens_of_a_small_config_match_a_hand_count(tmp_path):
+    """small_config on the test config: 6 training pairs a concept (4 written + 4 exemplars, capped by
+    train.max_examples = 6), responses of 16 tokens, prompts of TYPICAL_PROMPT_TOKENS, 1 epoch."""
+    stages = stages_of(small_config(tmp_path, **{"layers": [5, 10]}))
+    p, r, length = TYPICAL_PROMPT_TOKENS, 16, TYPICAL_PROMPT_TOKENS + 16
+    main = stages["main table: training"]  # 2 lang methods x 3 concepts x 6 pairs, each once cached
+    assert main.prefix_tokens == 2 * 18 * length
+    assert main.forward_tokens == 2 * (18 + 18 * 1) * length  # the reference pass and one epoch
+    assert main.backward_tokens == 2 * 18 * length
+    assert main.head_positions == 2 * (18 + 18) * r
+    # the location search: 2 variants (all, p2+s2) of 2 concepts share one cache per layer
+    locate = stages["location search: training"]
+    assert locate.prefix_tokens == 2 * 12 * length and locate.backward_tokens == 2 * 2 * 12 * length
+    # generation: 3 concepts x 2 instructions = 6 prompts, one batch (batch_size 8), 8 new tokens
+    learned = stages["main table: learned factor"]
+    assert learned.prefill_tokens == 2 * 6 * p and learned.decoded_tokens == 2 * 6 * 8
+    assert learned.decode_steps == 2 * (8 - 1)
+    grid = stages["main table: factor grid"]  # one posthoc method, 2 factors, a generate() call each
+    assert grid.decoded_tokens == 2 * 6 * 8 and grid.decode_steps == 2 * 7
+    # the location search streams both variants together: 2 x 4 prompts a layer, one batch
+    assert stages["location search: generation"].decode_steps == 2 * 7
+    assert stages["robustness"].decoded_tokens == 3 * 2 * 2 * 8  # runs (1 + 2) x concepts x instructions
+
+
+def test_doubling_max_new_tokens_doubles_the_decoded_tokens(tmp_path):
+    short = stages_of(small_config(tmp_path))
+    long = stages_of(small_config(tmp_path, **{"evaluate.max_new_tokens": 16}))
+    for name, work in short.items():
+        if name == "utility":  # its tasks have their own answer budgets
+            assert long[name].decoded_tokens == work.decoded_tokens
+        else:
+            assert long[name].decoded_tokens == 2 * work.decoded_tokens, name
+        assert long[name].compute_flops >= work.compute_flops
+    assert sum(w.decoded_tokens for w in short.values()) > 0
+
+
+def test_sharding_changes_the_hours_per_job_not_the_total(tmp_path):
+    # one batch per concept (2 instructions, batch_size 2), so shards cut no batch in two
+    aligned = {"evaluate.batch_size": 2}
+    whole = compute_section(small_config(tmp_path, **aligned))
+    sharded = compute_section(small_config(tmp_path, concepts_per_job=1, **aligned))
+    by_name = {s["name"]: s for s in whole["stages"]}
+    for stage in sharded["stages"]:
+        before = by_name[stage["name"]]
+        assert stage["gpu_hours"] == pytest.approx(before["gpu_hours"], rel=1e-9), stage["name"]
+        assert stage["compute_flops"] == pytest.approx(before["compute_flops"], rel=1e-9)
+    train = {s["name"]: s for s in sharded["stages"]}["main table: training"]
+    assert (by_name["main table: training"]["jobs"], train["jobs"]) == (2, 6)
+    assert train["max_hours_per_job"] == pytest.approx(by_name["main table: training"]["max_hours_per_job"] / 3)
+
+
+def test_hours_follow_the_mfu_for_training_and_the_bandwidth_for_decoding():
+    config = load_config(PAPER_CONFIG)
+    base = {s["name"]: s for s in compute_section(config)["stages"]}
+    slow = {s["name"]: s for s in compute_section(config, mfu=DEFAULT_MFU / 2)["stages"]}
+    halved = compute_section(config, bandwidth_efficiency=DEFAULT_BANDWIDTH_EFFICIENCY / 2)
+    narrow = {s["name"]: s for s in halved["stages"]}
+    training, decoding = base["main table: training"], base["main table: learned factor"]
+    assert slow["main table: training"]["gpu_hours"] == pytest.approx(2 * training["gpu_hours"])
+    assert narrow["main table: training"]["gpu_hours"] == pytest.approx(training["gpu_hours"])
+    # a decode step of Gemma-2-2B at batch 32 is bound by memory: half the bandwidth, (almost) twice the time
+    chip = ACCELERATORS[DEFAULT_ACCELERATOR]
+    decode_s = decoding["decode_bytes"] / (chip.bandwidth * DEFAULT_BANDWIDTH_EFFICIENCY)
+    prefill_s = decoding["compute_flops"] / (chip.peak_flops * DEFAULT_MFU)
+    assert decoding["gpu_hours"] * 3600 == pytest.approx(decode_s + prefill_s)
+    assert narrow["main table: learned factor"]["gpu_hours"] * 3600 == pytest.approx(2 * decode_s + prefill_s)
+
+
+def test_the_command_prints_the_compute_table_and_json(capsys):
+    assert main(["plan", "--configfile", str(PAPER_CONFIG), "--accelerator", "h100", "--mfu", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "model compute on one NVIDIA H100 SXM (projection: MFU 0.3" in out
+    assert re.search(r"^main table: training\s+4\s", out, re.M)
+    assert main(["plan", "--configfile", str(PAPER_CONFIG), "--json"]) == 0
+    compute = json.loads(capsys.readouterr().out)["compute"]
+    assert compute["parameters"] == KNOWN_SHAPES["google/gemma-2-2b-it"].total_params
+    assert compute["gpu_hours"] == pytest.approx(sum(s["gpu_hours"] for s in compute["stages"]))
+    assert main(["plan", "--configfile", str(PAPER_CONFIG), "--mfu", "0"]) == 2
+    assert "--mfu: must be in (0, 1]" in capsys.readouterr().err

@@ -1,10 +1,11 @@
-"""What a workflow config will cost before it runs: jobs per rule, judge requests and tokens, a price.
+"""Jobs per rule, judge requests and tokens, a price: what a workflow config costs outside the model.
 
-`prosv plan --configfile ...` prints it. :func:`count_workflow` is the one place that mirrors the rule
-files (workflow/rules/*.smk) and the experiments' response counts: a change to either is a change
-there. Requests follow the API judge (:mod:`prosv.judges.llm`): one chat request per response and
-axis. Tokens are estimated, not measured: no tokenizer of the judge's model is at hand offline, so
-text is counted at :data:`CHARS_PER_TOKEN` characters per token.
+:func:`count_workflow` is the one place that mirrors the rule files (workflow/rules/*.smk) and the
+experiments' response counts: a change to either is a change there. Requests follow the API judge
+(:mod:`prosv.judges.llm`): one chat request per response and axis. Tokens are estimated, not
+measured: no tokenizer of the judge's model is at hand offline, so text is counted at
+:data:`CHARS_PER_TOKEN` characters per token. :func:`make_plan` adds the model compute
+(:mod:`.compute`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+from .compute import (
+    DEFAULT_ACCELERATOR,
+    DEFAULT_BANDWIDTH_EFFICIENCY,
+    DEFAULT_MFU,
+    Work,
+    compute_notes,
+    compute_section,
+)
+
+SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
 # a common rule of thumb for English text under GPT-style tokenizers
 CHARS_PER_TOKEN = 4
@@ -99,10 +109,10 @@ def count_workflow(config: dict) -> WorkflowCounts:
     `judge` rates every generation file. Sharding multiplies jobs, never responses.
     """
     # long: one entry per rule and judged stage, in the rule files' order, so a rule change is a line here
-    from .experiments import method_factors, scaling_cells
-    from .experiments.task import LORA, task_arms, task_section
-    from .jobs import LOCATED, concept_shards, train_config
-    from .models import model_shape
+    from ..experiments import method_factors, scaling_cells
+    from ..experiments.task import LORA, task_arms, task_section
+    from ..jobs import LOCATED, concept_shards, train_config
+    from ..models import model_shape
 
     data, evaluate, robustness = config["data"], _section(config, "evaluate"), _section(config, "robustness")
     methods = config["methods"]
@@ -188,7 +198,7 @@ def count_workflow(config: dict) -> WorkflowCounts:
 def judge_settings(config: dict) -> dict[str, Any]:
     """The API judge's settings that set its cost: the config's `judge` keys over OpenAIJudge's own
     defaults (what the judge job would use)."""
-    from .judges.llm import OpenAIJudge
+    from ..judges.llm import OpenAIJudge
 
     defaults = {
         name: p.default
@@ -201,7 +211,7 @@ def judge_settings(config: dict) -> dict[str, Any]:
 def typical_lengths() -> tuple[float, float]:
     """Mean characters of a concept description and of an evaluation instruction in the shipped data
     (data/): the stand-ins for the texts the rubric prompts carry."""
-    from .data import read_concepts, read_instructions
+    from ..data import read_concepts, read_instructions
 
     concepts, instructions = read_concepts(), read_instructions("eval")
     return float(concepts.concept.str.len().mean()), float(instructions.instruction.str.len().mean())
@@ -211,8 +221,8 @@ def input_tokens_per_request(system_prompt: str | None, response_tokens: int) ->
     """Estimated prompt tokens of one request per axis: the real rubric messages (judge_messages) with
     the typical concept and instruction, at CHARS_PER_TOKEN, plus the response at its token budget.
     The chat format's few tokens per message are not counted."""
-    from .judges.base import AXES
-    from .judges.llm import RUBRICS, judge_messages
+    from ..judges.base import AXES
+    from ..judges.llm import RUBRICS, judge_messages
 
     concept_chars, instruction_chars = typical_lengths()
     out = {}
@@ -231,6 +241,7 @@ class Plan:
     judge: dict[str, Any]  # kind, model, requests, tokens, how they were estimated
     price: dict[str, float]  # rates and USD
     notes: list[str] = field(default_factory=list)
+    compute: dict[str, Any] | None = None  # compute_section: tokens, FLOPs, accelerator hours per stage
 
     @property
     def total_jobs(self) -> int:
@@ -246,6 +257,7 @@ class Plan:
             ],
             "judge": dict(self.judge),
             "price": dict(self.price),
+            "compute": self.compute,
             "notes": list(self.notes),
         }
 
@@ -287,8 +299,54 @@ class Plan:
                 f"judging time at requests_per_minute = {j['requests_per_minute']}: at least "
                 f"{j['hours_at_rate_limit']:,.1f} h for one judge job at a time (each job keeps its own limit)"
             )
+        if self.compute and "stages" in self.compute:
+            lines += ["", *format_compute(self.compute)]
         lines += ["", *(f"note: {n}" for n in self.notes)]
         return "\n".join(lines)
+
+
+def format_compute(section: dict) -> list[str]:
+    """The compute section as a table: tokens in millions, FLOPs in PFLOP, hours on the accelerator."""
+    chip = section["accelerator"]
+    lines = [
+        f"model compute on one {chip['name']} (projection: MFU {section['mfu']:g}, "
+        f"{section['bandwidth_efficiency']:g} of memory bandwidth while decoding)"
+    ]
+    head = ["stage", "jobs", "train fwd Mtok", "train bwd Mtok", "prefill Mtok", "decoded Mtok", "PFLOP", "GPU-h"]
+    head.append("max h/job")
+    rows = []
+    for s in [*section["stages"], {"name": "total", **_stage_totals(section["stages"])}]:
+        rows.append(
+            [
+                s["name"],
+                f"{s['jobs']:,}",
+                f"{(s['prefix_tokens'] + s['forward_tokens']) / 1e6:,.1f}",
+                f"{s['backward_tokens'] / 1e6:,.1f}",
+                f"{s['prefill_tokens'] / 1e6:,.2f}",
+                f"{s['decoded_tokens'] / 1e6:,.2f}",
+                f"{(s['compute_flops'] + s['decode_flops']) / 1e15:,.1f}",
+                f"{s['gpu_hours']:,.3f}",
+                f"{s['max_hours_per_job']:,.3f}",
+            ]
+        )
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+
+    def line(r):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
+    lines += [line(head), "-" * len(line(head)), *map(line, rows[:-1]), "-" * len(line(head)), line(rows[-1])]
+    lines.append(
+        "train fwd: blocks 0..L once per sequence (the prefix cache), then the unsteered reference and every "
+        "epoch through the blocks after L; train bwd: every epoch back through the blocks after L"
+    )
+    return lines
+
+
+def _stage_totals(stages: list[dict]) -> dict:
+    keys = ["jobs", *Work.__dataclass_fields__, "gpu_hours"]
+    out = {k: sum(s[k] for s in stages) for k in keys}
+    out["max_hours_per_job"] = max((s["max_hours_per_job"] for s in stages), default=0.0)
+    return out
 
 
 def _price(api: bool, input_tokens: int, output_tokens: int, per_million_input: float, per_million_output: float):
@@ -310,9 +368,13 @@ def make_plan(
     *,
     price_per_million_input: float = DEFAULT_PRICE_PER_MILLION_INPUT,
     price_per_million_output: float = DEFAULT_PRICE_PER_MILLION_OUTPUT,
+    accelerator: str = DEFAULT_ACCELERATOR,
+    mfu: float = DEFAULT_MFU,
+    bandwidth_efficiency: float = DEFAULT_BANDWIDTH_EFFICIENCY,
 ) -> Plan:
-    """Jobs, judge requests, tokens and price of a loaded config (``source`` names it in the output)."""
-    from .judges.base import AXES
+    """Jobs, judge requests, tokens and price of a loaded config (``source`` names it in the output),
+    and the model compute of its stages on one `accelerator` (:func:`compute_section`)."""
+    from ..judges.base import AXES
 
     counts = count_workflow(config)
     settings = judge_settings(config)
@@ -355,4 +417,6 @@ def make_plan(
         notes.append(
             f"concepts_per_job = {config['concepts_per_job']}: the evaluation concepts run in {counts.shards} shards"
         )
-    return Plan(source, counts.jobs, counts.judged, judge, price, notes)
+    compute = compute_section(config, accelerator, mfu, bandwidth_efficiency)
+    notes += compute_notes(compute)
+    return Plan(source, counts.jobs, counts.judged, judge, price, notes, compute)
