@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import make_tiny_model
 
 from prosv.generation import Steering, generate, left_pad
 from prosv.interventions import LoReFT, SteeringVectors, attached
@@ -147,6 +148,22 @@ def test_sampling_is_seeded_and_batch_invariant(tiny_model, tokenizer):
     c = generate(tiny_model, tokenizer, PROMPTS, max_new_tokens=8, temperature=1.0, seed=4)
     assert [x.token_ids for x in a] == [x.token_ids for x in b]
     assert [x.token_ids for x in a] != [x.token_ids for x in c]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_sampling_on_cuda_stays_on_the_device_seeded_and_batch_invariant(tokenizer):
+    """On a GPU each row draws from its own generator on the device (a host draw over a large
+    vocabulary costs far more than the decode step): seeded, batch-invariant, tokens on the device."""
+    from prosv.generation import _next_tokens, _row_generators
+
+    model = make_tiny_model(tokenizer).to("cuda")
+    a = generate(model, tokenizer, PROMPTS, max_new_tokens=8, temperature=1.0, seed=3)
+    b = generate(model, tokenizer, PROMPTS, max_new_tokens=8, temperature=1.0, seed=3, batch_size=1)
+    c = generate(model, tokenizer, PROMPTS, max_new_tokens=8, temperature=1.0, seed=4)
+    assert [x.token_ids for x in a] == [x.token_ids for x in b]
+    assert [x.token_ids for x in a] != [x.token_ids for x in c]
+    logits = torch.randn(3, 1000, device="cuda")
+    assert _next_tokens(logits, 1.0, _row_generators(0, [0, 1, 2], "cuda")).device.type == "cuda"
 
 
 def test_factor_scales_the_edit(tiny_model, tokenizer):

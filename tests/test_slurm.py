@@ -243,21 +243,19 @@ def test_dot_test_config_runs_on_slurm(slurm_cluster, tmp_path):
     assert {"rule_train", "rule_generate", "rule_judge", "rule_figures"} <= rules, rules
 
 
-@pytest.mark.skipif(
-    os.environ.get("PROSV_TEST_REHEARSAL") != "1",
-    reason="the full-size rehearsal takes tens of minutes: set PROSV_TEST_REHEARSAL=1 as well",
-)
 def test_full_size_rehearsal_runs_on_slurm(slurm_cluster, tmp_path):
     """.test/config-scale on all 500 concepts, every job but the merges submitted through SLURM, the
     judge jobs against the faulty loopback server (tests/test_rehearsal.py checks the same run on
-    --cores all)."""
+    --cores all); in CI with CI's cuts, with PROSV_TEST_REHEARSAL=1 at the config's own."""
     from test_rehearsal import (
         assert_every_concept_reached_the_final_tables,
         assert_every_fault_was_survived_once,
         load_rehearse,
+        rehearsal_cuts,
     )
 
-    report = load_rehearse().rehearse(tmp_path, profile=str(CI_PROFILE), timeout=5400)
+    rehearse = load_rehearse()
+    report = rehearse.rehearse(tmp_path, profile=str(CI_PROFILE), cuts=rehearsal_cuts(rehearse), timeout=5400)
     assert_every_concept_reached_the_final_tables(tmp_path)
     assert_every_fault_was_survived_once(report)
     assert report["jobs"]["train"] == 8 and report["executor"] == str(CI_PROFILE)

@@ -18,15 +18,15 @@ from ..generation import _row_generators
 REPLACEMENT = "\ufffd"
 
 
-def row_generator(seed: int, temperature: float) -> torch.Generator | None:
-    return _row_generators(seed, [0])[0] if temperature > 0 else None
+def row_generator(seed: int, temperature: float, device: torch.device | str = "cpu") -> torch.Generator | None:
+    return _row_generators(seed, [0], device)[0] if temperature > 0 else None
 
 
 def next_token(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None) -> int:
     """One row's next token from its last-position logits [vocab]."""
     if temperature <= 0:
         return int(logits.argmax())
-    probs = torch.softmax(logits.float() / temperature, dim=-1).cpu()
+    probs = torch.softmax(logits.float() / temperature, dim=-1)  # on the generator's device (row_generator)
     if top_p < 1:
         ordered, order = probs.sort(descending=True)
         before = ordered.cumsum(0) - ordered  # probability of the tokens ranked above each one

@@ -66,11 +66,11 @@ class Job:
 
 
 class _Row:
-    def __init__(self, job: Job, tokenizer):
+    def __init__(self, job: Job, tokenizer, device: torch.device):
         self.job = job
         self.tokens: list[int] = []
         self.text = TextStream(tokenizer, job.stop)
-        self.generator = row_generator(job.seed, job.temperature)
+        self.generator = row_generator(job.seed, job.temperature, device)
         self.finish: str | None = None
 
 
@@ -158,7 +158,7 @@ class Engine:
                 jobs.append(self._arrivals.get_nowait())
             except queue.Empty:
                 break
-        return [_Row(job, self.tokenizer) for job in jobs if not job.cancelled.is_set()]
+        return [_Row(job, self.tokenizer, self.device) for job in jobs if not job.cancelled.is_set()]
 
     def _set_hooks(self, rows: list[_Row], masks: Callable[[int, ServedVector], torch.Tensor], width: int) -> None:
         """Point each layer's hook at its rows: row i's mask is masks(i, vector) for rows steered there."""
