@@ -320,6 +320,13 @@ def test_an_infinite_rate_in_the_config_is_rejected_at_parse_time(tmp_path):
     assert status != 0 and "config methods.prosv_lang: eta_alpha=inf must be a finite number" in output
 
 
+def test_a_factor_grid_with_one_instruction_per_concept_is_rejected_at_parse_time(tmp_path):
+    """Caught before any model work: the grid's select/report split found it only at aggregation."""
+    status, output = _dry_run(tmp_path, **{"evaluate.instructions_per_concept": 1})
+    assert status != 0 and "config key 'evaluate.instructions_per_concept'" in output
+    assert "needs at least 2 instructions per concept, got 1" in output
+
+
 def test_a_layer_beyond_a_local_models_depth_is_rejected_at_parse_time(tiny_dirs, tmp_path):
     status, output = _dry_run(tmp_path, model=str(tiny_dirs["trained"]), layers=[20])
     assert status != 0

@@ -2,9 +2,9 @@
 deterministically from our data, and the whole workflow on all 500 concepts against the faulty judge.
 
 The inputs test runs everywhere. The run itself takes 15-25 minutes on 2 CPU cores at the config's cuts
-(see the README's "Full-size rehearsal"): PROSV_TEST_REHEARSAL=1 runs it so. In CI (CI set) it runs
-with rehearse.CI_CUTS, less model work per concept on the same 500 concepts, stages, shards and
-faults; elsewhere it is skipped."""
+(see the README's "Full-size rehearsal"), so here it is opt-in: PROSV_TEST_REHEARSAL=1. CI runs the
+rehearsal through the SLURM test cluster instead (tests/test_slurm.py), with rehearse.CI_CUTS: less
+model work per concept on the same 500 concepts, stages, shards and faults."""
 
 from __future__ import annotations
 
@@ -119,12 +119,12 @@ def test_the_rehearsal_config_parses_at_500_concepts_with_every_stage(tmp_path):
 # the run
 
 
-def rehearsal_cuts(rehearse) -> dict | None:
-    """The cuts a rehearsal run takes here: the config's own with PROSV_TEST_REHEARSAL=1, CI's in CI;
-    skips the test elsewhere."""
+def rehearsal_cuts(rehearse, in_ci: bool = False) -> dict | None:
+    """The cuts a rehearsal run takes: the config's own with PROSV_TEST_REHEARSAL=1, CI's where
+    ``in_ci`` and CI is set; skips the test otherwise."""
     if os.environ.get("PROSV_TEST_REHEARSAL") == "1":
         return None
-    if os.environ.get("CI"):
+    if in_ci and os.environ.get("CI"):
         return rehearse.CI_CUTS
     pytest.skip("the full-size rehearsal takes 10-25 minutes on 2 CPU cores: set PROSV_TEST_REHEARSAL=1")
 

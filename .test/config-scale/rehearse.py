@@ -4,6 +4,7 @@ random-weight Gemma-2 and a fault-injecting judge on loopback, then what it meas
     .venv/bin/python .test/config-scale/rehearse.py                 # --cores all
     .venv/bin/python .test/config-scale/rehearse.py --profile profiles/slurm-ci   # through SLURM
     .venv/bin/python .test/config-scale/rehearse.py --inputs-only   # just write the inputs
+    .venv/bin/python .test/config-scale/rehearse.py --ci            # with CI's further cuts
 
 Steps: write the inputs once (prosv.rehearsal, under <workdir>/inputs), write a copy of config.yaml
 that points at them, at <workdir>/results and at the judge's port, time a dry run (workflow parse and
@@ -38,6 +39,13 @@ from judge_server import RATE_LIMITED, SERVER_ERROR, SLOW, Faults, FaultyJudgeSe
 
 # per attempt: 5% 429 (Retry-After 0.2 s), 3% 500, 1% a reply slower than the judge's 1 s timeout
 FAULTS = Faults(rate_limited=0.05, server_error=0.03, slow=0.01, retry_after_s=0.2, slow_s=30.0, seed=12)
+# CI's rehearsal: the same 500 concepts, stages, shards, judge and faults, with the per-concept work cut
+# further (one training pair, 2 new tokens; 2 instructions stay, the fewest the factor grid takes) so
+# that it fits in CI's hour; the structure, not the model work, is what the rehearsal tests
+CI_CUTS = {
+    "train": {"max_examples": 1},
+    "evaluate": {"max_new_tokens": 2},
+}
 # rules whose jobs load the model (the rest read and write tables)
 MODEL_RULES = {
     "prepare_data",
@@ -63,9 +71,12 @@ def ensure_inputs(inputs: Path, seed: int = 0) -> Path:
     return inputs
 
 
-def write_config(workdir: Path, base_url: str, **changes) -> Path:
-    """config.yaml with its inputs, results and judge cache under ``workdir`` and the judge at ``base_url``."""
+def write_config(workdir: Path, base_url: str, cuts: dict | None = None) -> Path:
+    """config.yaml with its inputs, results and judge cache under ``workdir``, the judge at ``base_url``,
+    and ``cuts`` ({section: {key: value}}, e.g. CI_CUTS) over the config's own values."""
     cfg = yaml.safe_load(CONFIG.read_text())
+    for section, values in (cuts or {}).items():
+        cfg[section].update(values)
     inputs, results = workdir / "inputs", workdir / "results"
     cfg["model"] = str(inputs / "model")
     cfg["results"] = str(results)
@@ -76,7 +87,6 @@ def write_config(workdir: Path, base_url: str, **changes) -> Path:
     )
     cfg["utility"].update(tiny_gsm8k_path=str(inputs / "tinyGSM8k"), tiny_mmlu_path=str(inputs / "tinyMMLU"))
     cfg["judge"].update(base_url=base_url, cache=str(results / "judge_cache.sqlite"))
-    cfg.update(changes)
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
@@ -191,12 +201,15 @@ def measure(results: Path, wall: float, run_output: str, startup_s: float, cores
     }
 
 
-def rehearse(workdir: Path, *, profile: str | None = None, cores: str = "all", timeout: float = 3600) -> dict:
-    """Write the inputs, run the rehearsal against the faulty judge, and return (and store) what it measured."""
+def rehearse(
+    workdir: Path, *, profile: str | None = None, cores: str = "all", cuts: dict | None = None, timeout: float = 3600
+) -> dict:
+    """Write the inputs, run the rehearsal against the faulty judge (with ``cuts`` over the config, see
+    write_config), and return (and store) what it measured."""
     workdir = Path(workdir).resolve()
     ensure_inputs(workdir / "inputs")
     with FaultyJudgeServer(FAULTS) as server:
-        config = write_config(workdir, server.base_url)
+        config = write_config(workdir, server.base_url, cuts)
         cfg = yaml.safe_load(config.read_text())
         n_concepts = len(cfg["data"]["dev_concepts"]) + len(cfg["data"]["eval_concepts"])
         parse_s, dry = snakemake("-n", "--configfile", str(config))
@@ -208,6 +221,7 @@ def rehearse(workdir: Path, *, profile: str | None = None, cores: str = "all", t
     once = [p for p, n in seen["answers"].items() if n == 1]
     report = {
         "executor": profile or f"--cores {cores}",
+        "cuts": cuts or {},
         "concepts": n_concepts,
         "dry_run_s": round(parse_s, 1),
         "dry_run_jobs_before_checkpoint": sum(job_counts(dry).values()),
@@ -244,11 +258,13 @@ def main() -> None:
     parser.add_argument("--profile", help="a snakemake profile (e.g. profiles/slurm-ci) instead of --cores")
     parser.add_argument("--cores", default="all")
     parser.add_argument("--inputs-only", action="store_true", help="write the inputs and stop")
+    parser.add_argument("--ci", action="store_true", help="CI's further cuts (CI_CUTS) over the config")
     args = parser.parse_args()
     if args.inputs_only:
         print(ensure_inputs(args.workdir.resolve() / "inputs"))
         return
-    print(json.dumps(rehearse(args.workdir, profile=args.profile, cores=args.cores), indent=2))
+    cuts = CI_CUTS if args.ci else None
+    print(json.dumps(rehearse(args.workdir, profile=args.profile, cores=args.cores, cuts=cuts), indent=2))
 
 
 if __name__ == "__main__":

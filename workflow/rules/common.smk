@@ -27,6 +27,11 @@ def _check_config(cfg):
         if positions != LOCATED:
             parse_positions(positions)
         train_config(cfg, name, positions="p2+s2" if positions == LOCATED else None)
+    grid = [name for name, entry in cfg["methods"].items() if entry.get("posthoc_factor")]
+    if grid and cfg["evaluate"]["instructions_per_concept"] < 2:
+        # the grid picks its factor on half of a concept's instructions and reports on the rest
+        raise ValueError(f"config key 'evaluate.instructions_per_concept': the factor grid of {grid} needs at "
+                         f"least 2 instructions per concept, got {cfg['evaluate']['instructions_per_concept']}")
     for key in ("method", "fssv_method"):
         name = cfg["locate"].get(key)
         if name is not None and name not in cfg["methods"]:
