@@ -137,7 +137,7 @@ def benchmarks(results: Path) -> pd.DataFrame:
     for path in sorted((results / "benchmarks").rglob("*.tsv")):
         table = pd.read_csv(path, sep="\t")
         rel = path.relative_to(results / "benchmarks")
-        rule = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        rule = rel.parts[0] if len(rel.parts) > 1 else rel.stem.split(".")[0]  # utility.0.tsv: shard 0
         rows.append(
             {"rule": rule, "name": str(rel), "s": float(table["s"].iloc[0]), "max_rss": table["max_rss"].iloc[0]}
         )
