@@ -400,33 +400,25 @@ def count_compute(config: dict, dims: ModelDims) -> list[ComputeStage]:
     work += generation(stream_batches([len(cells) * scaling_concepts * per_concept], batch))
     stages.append(ComputeStage("scaling study (train + generate)", "scaling", [work]))
 
-    def stage_shards(stage):
-        """A stage's first concepts, cut like the split."""
-        return concept_shards(data["eval_concepts"][: config[stage]["concepts"]], config.get("concepts_per_job"))
-
-    # utility, per shard: each task under every condition; a steered condition asks every question
-    # once per concept, the unsteered one (first shard only) once
-    utility = config["utility"]
-
-    def utility_work(concepts, unsteered):
-        copies = [1] * unsteered + [concepts]  # unsteered, prompting
-        copies += [concepts for p in placed.values() for _ in method_factors(p, utility["fssv_factors"])]
-        work = Work()
+    # utility, per shard of its first concepts: every question once per concept and steered condition, once unsteered
+    utility, per_job = config["utility"], config.get("concepts_per_job")
+    steered = 1 + sum(len(method_factors(p, utility["fssv_factors"])) for p in placed.values())  # prompting, methods
+    jobs = []
+    for i, shard in enumerate(concept_shards(data["eval_concepts"][: utility["concepts"]], per_job)):
+        copies, work = [1] * (i == 0) + [len(shard)] * steered, Work()
         for task in UTILITY_TASKS[utility["source"]]:
             questions = [utility["questions_per_task"] * c for c in copies]
             if task.scoring == "cloze":
                 work += scoring_work(dims, 4 * sum(questions))  # one sequence per option
             else:
                 work += generation(stream_batches(questions, batch), task.max_new_tokens)
-        return work
-
-    jobs = [utility_work(len(s), i == 0) for i, s in enumerate(stage_shards("utility"))]
+        jobs.append(work)
     stages.append(ComputeStage("utility", "utility", jobs))
-
-    # robustness, per shard: every method at its factors over the attacked prompts, one generate() call each
+    # robustness, per shard of its first concepts: every method at its factors over the attacked prompts
     robustness = config["robustness"]
     attack_runs = sum(len(method_factors(p, robustness["fssv_factors"])) for p in placed.values())
-    jobs = [generation(stream_batches([len(s) * per_concept] * attack_runs, batch)) for s in stage_shards("robustness")]
+    cut = concept_shards(data["eval_concepts"][: robustness["concepts"]], per_job)
+    jobs = [generation(stream_batches([len(s) * per_concept] * attack_runs, batch)) for s in cut]
     stages.append(ComputeStage("robustness", "robustness", jobs))
 
     # LoReFT against PrOSV: two runs from one cache (the rank-1 edit adds nothing measurable)
