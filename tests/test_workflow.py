@@ -316,7 +316,8 @@ def test_sharded_run_gives_the_unsharded_tables(tmp_path_factory):
     (whole, whole_counts), (sharded, counts) = runs["whole"], runs["sharded"]
     assert "prepare_data" not in counts
     assert whole_counts["utility"] == whole_counts["robustness"] == 1
-    assert counts["train"] == 2 * 2 and counts["merge_vectors"] == 2  # both methods' main vectors
+    # the job table is printed before the location checkpoint: prosv_lang's training is not in it yet
+    assert counts["train"] == 2 and counts["merge_vectors"] == 1
     assert counts["generate"] == counts["generate_grid"] == counts["generate_baseline"] == 2
     assert counts["merge_ratings"] == 2 and counts["merge_grid_ratings"] == 1
     assert counts["utility"] == counts["robustness"] == 2
