@@ -132,6 +132,21 @@ def test_every_job_past_the_location_choice_matches_a_dry_run(tmp_path):
     assert job_counts(dry_run(config)) == expected
 
 
+def test_utility_and_robustness_run_one_job_per_shard_in_a_dry_run(tmp_path):
+    """Their first concepts in shards of concepts_per_job, each stage merged once, as the plan counts."""
+    changes = {"concepts_per_job": 1, "utility.concepts": 3, "robustness.concepts": 2}
+    config = write_config(tmp_path, REPO / "config" / "config.yaml", **changes)
+    output = dry_run(config)
+    counts = job_counts(output)
+    assert counts["utility"] == 3 and counts["robustness"] == 2
+    assert counts["merge_utility"] == counts["merge_robustness_ratings"] == 1
+    shards = sorted(Path(f).name for rule, files in job_outputs(output) if rule == "utility" for f in files)
+    assert shards == ["0.parquet", "1.parquet", "2.parquet"]
+    plan = make_plan(load_config(config))
+    for rule in ("utility", "robustness", "merge_utility", "merge_robustness_ratings"):
+        assert plan.jobs[rule] == counts[rule], rule
+
+
 def small_config(tmp_path: Path, **changes) -> dict:
     """Two methods (one `located`, one FSSV with the factor grid), one baseline, three evaluation and
     two development concepts, two instructions each: small enough to count by hand."""
@@ -193,7 +208,11 @@ def test_sharding_multiplies_jobs_but_not_requests(tmp_path):
     assert whole.jobs["merge_vectors"] == sharded.jobs["merge_vectors"] == 2
     assert whole.jobs["merge_ratings"] == sharded.jobs["merge_ratings"] == 2 + 1  # methods + baselines
     assert whole.jobs["merge_grid_ratings"] == sharded.jobs["merge_grid_ratings"] == 1
-    assert sharded.jobs["judge"] - whole.jobs["judge"] == (2 + 1 + 1) * (3 - 1)  # main-table files x extra shards
+    # the robustness attack's 2 concepts: 2 shards of generation and judging, one merge
+    assert (whole.jobs["robustness"], sharded.jobs["robustness"]) == (1, 2)
+    assert whole.jobs["merge_robustness_ratings"] == sharded.jobs["merge_robustness_ratings"] == 1
+    # main-table files x extra shards, and the attack's extra shard
+    assert sharded.jobs["judge"] - whole.jobs["judge"] == (2 + 1 + 1) * (3 - 1) + 1
 
 
 def test_the_paper_config_in_shards(tmp_path):
@@ -202,7 +221,9 @@ def test_the_paper_config_in_shards(tmp_path):
     methods, posthoc, baselines, layers = 4, 1, 2, 2
     assert plan.jobs["train"] == plan.jobs["generate"] == methods * 5
     assert plan.jobs["generate_grid"] == posthoc * 5 and plan.jobs["generate_baseline"] == baselines * 5
-    assert plan.jobs["judge"] == (methods + posthoc + baselines) * 5 + layers + 2  # + scaling, robustness
+    # utility's 10 concepts in 2 shards, robustness's 15 in 3 (each generated and judged per shard)
+    assert plan.jobs["utility"] == 2 and plan.jobs["robustness"] == 3
+    assert plan.jobs["judge"] == (methods + posthoc + baselines) * 5 + layers + 1 + 3  # + scaling, robustness
     # 4 learned x 30 x 10; grid 30 x 10 x 14 factors (the schema's default grid); 2 baselines x 30 x 10
     responses = {s.name: s.responses for s in plan.judged}
     assert responses["main table: learned factor"] == 1200 and responses["main table: factor grid"] == 4200

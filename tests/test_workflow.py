@@ -284,10 +284,11 @@ def test_tune_target_ranks_every_cell_and_writes_the_winners_as_recommended_sett
 
 
 def test_sharded_run_gives_the_unsharded_tables(tmp_path_factory):
-    """concepts_per_job cuts training, generation and judging into shards; the merged vectors, loss
-    logs and rating tables equal those of one job per split. In float32: in bfloat16 a generation
-    batch's shape (which concepts share it) can move a row's logits in the last bit and so, rarely,
-    change a sampled token (seen at 1 of 6 responses here); the vectors are the same bytes in both."""
+    """concepts_per_job cuts training, generation, judging, utility and robustness into shards; the
+    merged vectors, loss logs, rating, accuracy and attack tables equal those of one job per split.
+    In float32: in bfloat16 a generation batch's shape (which concepts share it) can move a row's
+    logits in the last bit and so, rarely, change a sampled token (seen at 1 of 6 responses here);
+    the vectors are the same bytes in both."""
     import shutil
 
     from prosv.vectors import load_vectors
@@ -295,20 +296,36 @@ def test_sharded_run_gives_the_unsharded_tables(tmp_path_factory):
     runs = {}
     for name, per_job in (("whole", None), ("sharded", 2)):
         tmp = tmp_path_factory.mktemp(name)
-        config = write_config(tmp, **{"data.eval_concepts": [4, 5, 6], "concepts_per_job": per_job, "dtype": "float32"})
+        changes = {"data.eval_concepts": [4, 5, 6], "concepts_per_job": per_job, "dtype": "float32"}
+        # utility and robustness on every evaluation concept (two shards); the two methods the location search needs
+        changes.update({"utility.concepts": 3, "robustness.concepts": 3})
+        methods = yaml.safe_load(TEST_CONFIG.read_text())["methods"]
+        changes["methods"] = {m: methods[m] for m in ("prosv_lang", "fssv_lang")}
+        config = write_config(tmp, **changes)
         results = tmp / "results"
         if name == "sharded":  # the same data: only the per-concept stages differ
-            shutil.copytree(runs["whole"][0] / "data", results / "data")
-            shutil.copytree(runs["whole"][0] / "model", results / "model")
+            # (the location search runs again: a checkpoint copied in is not taken as done)
+            for part in ("data", "model"):
+                shutil.copytree(runs["whole"][0] / part, results / part)
         run = "fssv_lang/L10/all"
-        rated = (f"{run}/eval", f"{run}/eval.grid", "baseline/unsteered/eval")
-        targets = [f"{results}/vectors/{run}/eval.safetensors"] + [f"{results}/ratings/{s}.parquet" for s in rated]
+        rated = (f"{run}/eval", f"{run}/eval.grid", "baseline/unsteered/eval", "robustness/attack")
+        targets = [f"{results}/vectors/{run}/eval.safetensors", f"{results}/utility/accuracy.parquet"]
+        targets += [f"{results}/ratings/{s}.parquet" for s in rated]
         proc = snakemake(*targets, "--cores", "2", "--configfile", str(config))
         runs[name] = (results, job_counts(proc.stdout + proc.stderr))
-    (whole, _), (sharded, counts) = runs["whole"], runs["sharded"]
+    (whole, whole_counts), (sharded, counts) = runs["whole"], runs["sharded"]
     assert "prepare_data" not in counts
-    assert counts["train"] == counts["generate"] == counts["generate_grid"] == counts["generate_baseline"] == 2
-    assert counts["merge_vectors"] == 1 and counts["merge_ratings"] == 2 and counts["merge_grid_ratings"] == 1
+    assert whole_counts["utility"] == whole_counts["robustness"] == 1
+    # the job table is printed before the location checkpoint: prosv_lang's training is not in it yet
+    assert counts["train"] == 2 and counts["merge_vectors"] == 1
+    assert counts["generate"] == counts["generate_grid"] == counts["generate_baseline"] == 2
+    assert counts["merge_ratings"] == 2 and counts["merge_grid_ratings"] == 1
+    assert counts["utility"] == counts["robustness"] == 2
+    assert counts["merge_utility"] == counts["merge_robustness_ratings"] == 1
+    assert len(list((sharded / "generations" / "robustness" / "attack.shards").glob("*.parquet"))) == 2
+    accuracy = [pd.read_parquet(r / "utility" / "accuracy.parquet") for r in (whole, sharded)]
+    assert (accuracy[0].method == "unsteered").sum() == accuracy[0].task.nunique()  # asked once, by shard 0
+    pd.testing.assert_frame_equal(accuracy[1], accuracy[0], obj="utility")
     assert len(list((sharded / "vectors" / run / "eval.shards").glob("*.safetensors"))) == 2
     a, b = (load_vectors(r / "vectors" / run / "eval.safetensors") for r in (whole, sharded))
     assert a.concepts == b.concepts == [4, 5, 6]
@@ -317,7 +334,9 @@ def test_sharded_run_gives_the_unsharded_tables(tmp_path_factory):
     pd.testing.assert_frame_equal(losses[1], losses[0], check_exact=True)
     for stem in rated:
         tables = [pd.read_parquet(r / "ratings" / f"{stem}.parquet") for r in (whole, sharded)]
-        assert len(tables[0]) == 3 * 2 * (2 if stem.endswith("grid") else 1), stem
+        # concepts x instructions x factors (the attack: prosv_lang at 1, fssv_lang at 1 and 0.5)
+        factors = 2 if stem.endswith("grid") else 3 if stem.startswith("robustness") else 1
+        assert len(tables[0]) == 3 * 2 * factors, stem
         pd.testing.assert_frame_equal(tables[1], tables[0], obj=stem)
     assert not list(sharded.rglob("*.parts")) and not list(sharded.rglob("*.checkpoint"))
 

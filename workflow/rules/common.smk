@@ -76,10 +76,16 @@ LOCATE_POSITIONS = list(dict.fromkeys(config["locate"]["positions"]))
 def _shards():
     from prosv.jobs import concept_shards
 
-    return {split: concept_shards(ids, config.get("concepts_per_job")) for split, ids in SPLITS.items()}
+    per_job = config.get("concepts_per_job")
+    shards = {split: concept_shards(ids, per_job) for split, ids in SPLITS.items()}
+    # utility and robustness take the first concepts of the main vector files, which hold the
+    # evaluation split in its order
+    for stage in ("utility", "robustness"):
+        shards[stage] = concept_shards(SPLITS["eval"][: config[stage]["concepts"]], per_job)
+    return shards
 
 
-# each split's concepts cut into jobs (config key concepts_per_job)
+# each split's concepts, and the utility and robustness stages', cut into jobs (config key concepts_per_job)
 SHARDS = _shards()
 
 
@@ -111,17 +117,26 @@ def get_method_hp(method, positions=None):
     return cfg
 
 
+def _shard(key, shard):
+    shards = SHARDS[key]
+    if int(shard) >= len(shards):
+        raise ValueError(f"{key} has {len(shards)} shards, not {int(shard) + 1}")
+    return shards[int(shard)]
+
+
 def get_shard_concepts(wildcards):
     """The concepts of one shard of a split."""
-    shards = SHARDS[wildcards.split]
-    if int(wildcards.shard) >= len(shards):
-        raise ValueError(f"{wildcards.split} has {len(shards)} shards, not {int(wildcards.shard) + 1}")
-    return shards[int(wildcards.shard)]
+    return _shard(wildcards.split, wildcards.shard)
+
+
+def get_stage_shard_concepts(stage):
+    """Input function: the concepts of one shard of the `utility` or `robustness` stage."""
+    return lambda wildcards: _shard(stage, wildcards.shard)
 
 
 def get_shard_files(stem, suffix, split=None):
-    """Every shard's file of one per-concept output: `<stem>.shards/<i><suffix>` (the split is the
-    stem's last part unless given)."""
+    """Every shard's file of one per-concept output: `<stem>.shards/<i><suffix>` (the split, or
+    stage, is the stem's last part unless given)."""
     split = split or stem.rsplit("/", 1)[-1]
     return [f"{stem}.shards/{i}{suffix}" for i in range(len(SHARDS[split]))]
 

@@ -11,7 +11,9 @@ start_job(snakemake)
 cfg = snakemake.params.utility
 methods = list(snakemake.params.methods)
 vectors = {m: load_vectors(snakemake.input[m]) for m in methods}
-concept_ids = X.first_concepts(vectors[methods[0]], cfg["concepts"])
+# this job's shard of the first concepts (all of them without concepts_per_job)
+shard = set(snakemake.params.concepts)
+concept_ids = [c for c in X.first_concepts(vectors[methods[0]], cfg["concepts"]) if c in shard]
 concepts = pd.read_parquet(snakemake.input.concepts)
 tasks = X.load_utility_tasks(
     cfg["source"],
@@ -20,7 +22,9 @@ tasks = X.load_utility_tasks(
     cfg.get("tiny_gsm8k_path"),
     cfg.get("tiny_mmlu_path"),
 )
-conditions = X.utility_conditions(vectors, concepts, concept_ids, cfg["fssv_factors"])
+conditions = X.utility_conditions(
+    vectors, concepts, concept_ids, cfg["fssv_factors"], unsteered=snakemake.params.unsteered
+)
 model, tokenizer = load_configured_model(snakemake.config)
 for vec in vectors.values():
     vec.check_compatible(model).module.to(next(model.parameters()).device)

@@ -212,11 +212,13 @@ def utility_conditions(
     concept_ids: Sequence[int],
     fssv_factors: Sequence[float] = (1.0, 0.8, 0.5),
     prompting: bool = True,
+    unsteered: bool = True,
 ) -> list[Condition]:
-    """unsteered, prompting (needs ``steering_instruction`` in ``concepts``), then each method
-    (``vectors``: method name -> VectorFile) at its factors."""
+    """unsteered (unless ``unsteered`` is False: a later shard of the concepts), prompting (needs
+    ``steering_instruction`` in ``concepts``), then each method (``vectors``: method name ->
+    VectorFile) at its factors."""
     ids = [int(c) for c in concept_ids]
-    out = [Condition("unsteered", 1.0, [-1])]
+    out = [Condition("unsteered", 1.0, [-1])] if unsteered else []
     if prompting:
         lookup = dict(zip(concepts.concept_id.astype(int), concepts.steering_instruction))
         missing = [c for c in ids if c not in lookup]
@@ -393,3 +395,15 @@ def evaluate_utility(
     out = pd.concat(frames, ignore_index=True)
     out["layer"] = out["layer"].astype("Int64")
     return out
+
+
+def merge_utility(paths: list, out) -> None:
+    """One accuracy table from the utility shards (config key ``concepts_per_job``), rows in the
+    order one job writes them: condition, task, then concept."""
+    from ..files import write_parquet
+
+    table = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    # the first shard asks every (condition, task) in one job's order: a stable sort by first
+    # appearance puts the later shards' concepts after its own
+    first_seen, _ = pd.factorize(pd.MultiIndex.from_frame(table[["method", "factor", "task"]]))
+    write_parquet(out, table.iloc[np.argsort(first_seen, kind="stable")].reset_index(drop=True))

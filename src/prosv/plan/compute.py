@@ -400,24 +400,26 @@ def count_compute(config: dict, dims: ModelDims) -> list[ComputeStage]:
     work += generation(stream_batches([len(cells) * scaling_concepts * per_concept], batch))
     stages.append(ComputeStage("scaling study (train + generate)", "scaling", [work]))
 
-    # utility: each task under every condition; a steered condition asks every question once per concept
-    utility = config["utility"]
-    copies = [1, utility["concepts"]]  # unsteered, prompting
-    copies += [utility["concepts"] for p in placed.values() for _ in method_factors(p, utility["fssv_factors"])]
-    work = Work()
-    for task in UTILITY_TASKS[utility["source"]]:
-        questions = [utility["questions_per_task"] * c for c in copies]
-        if task.scoring == "cloze":
-            work += scoring_work(dims, 4 * sum(questions))  # one sequence per option
-        else:
-            work += generation(stream_batches(questions, batch), task.max_new_tokens)
-    stages.append(ComputeStage("utility", "utility", [work]))
-
-    # robustness: every method at its factors over the attacked prompts, one generate() call each
+    # utility, per shard of its first concepts: every question once per concept and steered condition, once unsteered
+    utility, per_job = config["utility"], config.get("concepts_per_job")
+    steered = 1 + sum(len(method_factors(p, utility["fssv_factors"])) for p in placed.values())  # prompting, methods
+    jobs = []
+    for i, shard in enumerate(concept_shards(data["eval_concepts"][: utility["concepts"]], per_job)):
+        copies, work = [1] * (i == 0) + [len(shard)] * steered, Work()
+        for task in UTILITY_TASKS[utility["source"]]:
+            questions = [utility["questions_per_task"] * c for c in copies]
+            if task.scoring == "cloze":
+                work += scoring_work(dims, 4 * sum(questions))  # one sequence per option
+            else:
+                work += generation(stream_batches(questions, batch), task.max_new_tokens)
+        jobs.append(work)
+    stages.append(ComputeStage("utility", "utility", jobs))
+    # robustness, per shard of its first concepts: every method at its factors over the attacked prompts
     robustness = config["robustness"]
     attack_runs = sum(len(method_factors(p, robustness["fssv_factors"])) for p in placed.values())
-    rows = [robustness["concepts"] * per_concept] * attack_runs
-    stages.append(ComputeStage("robustness", "robustness", [generation(stream_batches(rows, batch))]))
+    cut = concept_shards(data["eval_concepts"][: robustness["concepts"]], per_job)
+    jobs = [generation(stream_batches([len(s) * per_concept] * attack_runs, batch)) for s in cut]
+    stages.append(ComputeStage("robustness", "robustness", jobs))
 
     # LoReFT against PrOSV: two runs from one cache (the rank-1 edit adds nothing measurable)
     compare = min(config["compare_loreft"]["concepts"], len(data["eval_concepts"]))

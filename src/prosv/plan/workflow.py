@@ -106,6 +106,7 @@ def count_workflow(config: dict) -> WorkflowCounts:
     With S shards of the evaluation concepts (`concepts_per_job`), M methods, P of them with
     `posthoc_factor` and B baselines: `train`, `generate` run M*S jobs, `generate_grid` P*S,
     `generate_baseline` B*S, `merge_vectors` M, `merge_ratings` M+B and `merge_grid_ratings` P;
+    `utility` and `robustness` one job per shard of their first concepts, each stage one merge;
     `judge` rates every generation file. Sharding multiplies jobs, never responses.
     """
     # long: one entry per rule and judged stage, in the rule files' order, so a rule change is a line here
@@ -119,6 +120,11 @@ def count_workflow(config: dict) -> WorkflowCounts:
     eval_concepts, dev_concepts = len(data["eval_concepts"]), len(data["dev_concepts"])
     per_concept = evaluate["instructions_per_concept"]
     shards = len(concept_shards(data["eval_concepts"], config.get("concepts_per_job")))
+    # utility and robustness: their first concepts, cut like the split
+    stage_shards = {
+        stage: len(concept_shards(data["eval_concepts"][: config[stage]["concepts"]], config.get("concepts_per_job")))
+        for stage in ("utility", "robustness")
+    }
     n_methods = len(methods)
     n_posthoc = sum(bool(entry.get("posthoc_factor")) for entry in methods.values())
     n_baselines = len(evaluate["baselines"])
@@ -160,7 +166,9 @@ def count_workflow(config: dict) -> WorkflowCounts:
         ),
         JudgedStage("location search", "generate_locate", n_layers, n_layers * variants * dev_concepts * per_concept),
         JudgedStage("scaling study", "scaling", 1, len(cells) * scaling_concepts * per_concept),
-        JudgedStage("robustness", "robustness", 1, attack_runs * robustness["concepts"] * per_concept),
+        JudgedStage(
+            "robustness", "robustness", stage_shards["robustness"], attack_runs * robustness["concepts"] * per_concept
+        ),
     ]
     jobs = {
         "prepare_model": 1,
@@ -177,8 +185,10 @@ def count_workflow(config: dict) -> WorkflowCounts:
         "merge_ratings": n_methods + n_baselines,
         "merge_grid_ratings": n_posthoc,
         "scaling": 1,
-        "utility": 1,
-        "robustness": 1,
+        "utility": stage_shards["utility"],
+        "merge_utility": 1,
+        "robustness": stage_shards["robustness"],
+        "merge_robustness_ratings": 1,
         "compare_loreft": 1,
         "aggregate": 1,
         "figures": 1,
