@@ -186,7 +186,10 @@ def assert_every_fault_was_survived_once(report: dict) -> None:
     assert judge["rate_limited"] == outcomes["429"] and judge["server_errors"] == outcomes["500"]
     assert judge["timeouts"] == server["hung_up"] == outcomes["slow"]
     assert server["retry_after_min_margin_s"] >= 0  # no 429 retried before its Retry-After ran out
-    assert server["prompts_sent_by_two_jobs"] < 0.01 * server["answered"]  # cache misses of concurrent jobs
+    # two judge jobs at once may both miss the shared cache for one prompt: few at the config's cuts; at
+    # CI's 2 new tokens from random weights most responses repeat across methods, so more meet
+    share = 0.01 if not report.get("cuts") else 0.1
+    assert server["prompts_sent_by_two_jobs"] < share * server["answered"]
     assert judge["parse_failures"] > 0  # the server's unreadable answers reached the tables as 0s
 
 
