@@ -297,15 +297,14 @@ def test_sharded_run_gives_the_unsharded_tables(tmp_path_factory):
     for name, per_job in (("whole", None), ("sharded", 2)):
         tmp = tmp_path_factory.mktemp(name)
         changes = {"data.eval_concepts": [4, 5, 6], "concepts_per_job": per_job, "dtype": "float32"}
-        # utility and robustness on every evaluation concept (two shards); PrOSV at a fixed placement, so
-        # that no target waits for the location search (sharding does not touch it)
+        # utility and robustness on every evaluation concept (two shards); the two methods the location search needs
         changes.update({"utility.concepts": 3, "robustness.concepts": 3})
         methods = yaml.safe_load(TEST_CONFIG.read_text())["methods"]
-        changes["methods"] = {"prosv_lang": {**methods["prosv_lang"], "positions": "p2+s2"}}
-        changes["methods"]["fssv_lang"] = methods["fssv_lang"]
+        changes["methods"] = {m: methods[m] for m in ("prosv_lang", "fssv_lang")}
         config = write_config(tmp, **changes)
         results = tmp / "results"
         if name == "sharded":  # the same data: only the per-concept stages differ
+            # (the location search runs again: a checkpoint copied in is not taken as done)
             for part in ("data", "model"):
                 shutil.copytree(runs["whole"][0] / part, results / part)
         run = "fssv_lang/L10/all"
@@ -316,8 +315,9 @@ def test_sharded_run_gives_the_unsharded_tables(tmp_path_factory):
         runs[name] = (results, job_counts(proc.stdout + proc.stderr))
     (whole, whole_counts), (sharded, counts) = runs["whole"], runs["sharded"]
     assert "prepare_data" not in counts
-    assert whole_counts["utility"] == whole_counts["robustness"] == 1 and "train_locate" not in whole_counts
-    assert counts["train"] == 4 and counts["merge_vectors"] == 2  # two methods x two shards
+    assert whole_counts["utility"] == whole_counts["robustness"] == 1
+    # the job table is printed before the location checkpoint: prosv_lang's training is not in it yet
+    assert counts["train"] == 2 and counts["merge_vectors"] == 1
     assert counts["generate"] == counts["generate_grid"] == counts["generate_baseline"] == 2
     assert counts["merge_ratings"] == 2 and counts["merge_grid_ratings"] == 1
     assert counts["utility"] == counts["robustness"] == 2
