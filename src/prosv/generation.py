@@ -50,7 +50,7 @@ def eos_ids(model, tokenizer) -> set[int]:
 
 def _row_generators(seed: int, indices: list[int], device: torch.device | str = "cpu") -> list[torch.Generator]:
     # on the model's device, so that sampling stays there: a CPU draw over a 256k vocabulary costs
-    # ~20 ms a row here, hundreds of times a 2B model's decode step on a GPU
+    # 5.9 ms a row on our 2-core reference CPU, several times a 2B model's whole decode step on a GPU
     return [torch.Generator(device=device).manual_seed(seed * 1_000_003 + i) for i in indices]
 
 
