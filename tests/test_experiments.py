@@ -219,6 +219,11 @@ def test_attack_prompts_and_generations(tiny_model, tokenizer, concepts):
     for r in prompts.itertuples():
         assert r.user_turn.startswith(r.instruction) and r.user_turn != r.instruction
     assert "No primes." in prompts[prompts.concept_id == 9].user_turn.iloc[0]
+    # a shard's prompts are the whole stage's rows of its concepts, sample ids and all
+    shard = X.attack_prompts(concepts, instructions, [7, 9], n=2, shard=[9])
+    whole = prompts[prompts.concept_id == 9].reset_index(drop=True)
+    pd.testing.assert_frame_equal(shard, whole)
+    assert shard.sample_id.tolist() == whole.sample_id.tolist() and shard.sample_id.min() > 0
     hidden = tiny_model.config.hidden_size
     vecs = {"prosv": fake_vectors(hidden), "fssv": fake_vectors(hidden, positions="all", scale=3.0)}
     kw = dict(max_new_tokens=4, temperature=1.0, seed=3, batch_size=3, progress=False)

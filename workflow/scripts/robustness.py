@@ -11,13 +11,16 @@ start_job(snakemake)
 rb, ev = snakemake.params.robustness, snakemake.params.evaluate
 methods = list(snakemake.params.methods)
 vectors = {m: load_vectors(snakemake.input[m]) for m in methods}
-concept_ids = X.first_concepts(vectors[methods[0]], rb["concepts"])
 concepts = pd.read_parquet(snakemake.input.concepts)
 instructions = pd.read_parquet(snakemake.input.instructions)
-prompts = X.attack_prompts(concepts, instructions, concept_ids, ev["instructions_per_concept"])
-# one shard: its concepts' rows of the whole table, so each keeps its stage-wide sample id
-prompts = prompts[prompts.concept_id.isin(snakemake.params.concepts)]
-concept_ids = [c for c in concept_ids if c in set(snakemake.params.concepts)]
+prompts = X.attack_prompts(
+    concepts,
+    instructions,
+    X.first_concepts(vectors[methods[0]], rb["concepts"]),
+    ev["instructions_per_concept"],
+    shard=snakemake.params.concepts,
+)
+concept_ids = list(dict.fromkeys(prompts.concept_id))
 model, tokenizer = load_configured_model(snakemake.config)
 for vec in vectors.values():
     vec.check_compatible(model).module.to(next(model.parameters()).device)

@@ -14,11 +14,20 @@ from .utility import method_factors
 
 
 def attack_prompts(
-    concepts: pd.DataFrame, instructions: pd.DataFrame, concept_ids: Sequence[int], n: int
+    concepts: pd.DataFrame,
+    instructions: pd.DataFrame,
+    concept_ids: Sequence[int],
+    n: int,
+    shard: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Factor-free prompts of ``concept_ids`` rewritten by the suppression attack: ``user_turn`` is
-    what the model sees, ``instruction`` stays the original (the judge rates against it)."""
+    what the model sees, ``instruction`` stays the original (the judge rates against it).
+
+    With ``shard``, only those concepts' rows of the whole stage's table: each keeps the sample id
+    (and so the random draws) it has when the stage runs as one job."""
     prompts = E.steering_prompts(concepts, instructions, n=n, concept_ids=[int(c) for c in concept_ids])
+    if shard is not None:
+        prompts = prompts[prompts.concept_id.isin([int(c) for c in shard])].reset_index(drop=True)
     return E.suppression_attack_prompts(prompts, concepts)
 
 
