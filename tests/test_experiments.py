@@ -223,7 +223,7 @@ def test_attack_prompts_and_generations(tiny_model, tokenizer, concepts):
     shard = X.attack_prompts(concepts, instructions, [7, 9], n=2, shard=[9])
     whole = prompts[prompts.concept_id == 9].reset_index(drop=True)
     pd.testing.assert_frame_equal(shard, whole)
-    assert shard.sample_id.tolist() == whole.sample_id.tolist() and shard.sample_id.min() > 0
+    assert shard.sample_id.min() > 0  # not renumbered from 0
     hidden = tiny_model.config.hidden_size
     vecs = {"prosv": fake_vectors(hidden), "fssv": fake_vectors(hidden, positions="all", scale=3.0)}
     kw = dict(max_new_tokens=4, temperature=1.0, seed=3, batch_size=3, progress=False)
