@@ -31,24 +31,28 @@ INSTRUCTIONS = 20  # per concept: 120 responses per method, intervals of about +
 METHODS = (("PrOSV", "p2+s2"), ("FSSV", "all"))
 
 
-def _responses(model, tokenizer, config: dict, n_instructions: int, quick: bool):
-    """Rated responses of every method and the unsteered model, and each method's training figures."""
+def steer_and_rate(
+    model, tokenizer, config: dict, concepts, pairs, n_instructions: int, quick: bool, methods=METHODS, unsteered=True
+):
+    """Train one vector per concept for each method (its placement), then rate every method's (and,
+    with ``unsteered``, the unsteered model's) answers to the same new instructions, sampled with the
+    same draws; returns the rated responses and each method's training figures. ``pairs`` are
+    training pairs with ``keep``."""
     from prosv import evaluation as E
     from prosv.data import read_instructions
     from prosv.generation import Steering, generate
     from prosv.jobs import concept_examples, train_config
+    from prosv.judges import make_judge
     from prosv.models import hidden_size
     from prosv.training import train
 
-    concepts = pd.read_json(GATE / "concepts.jsonl", lines=True)
-    pairs = pd.read_json(GATE / "pairs.jsonl", lines=True).assign(keep=True, split="train", neutral_response=None)
     ids = list(concepts.concept_id)
-    datasets = concept_examples(pairs, ids, config["train"].get("max_examples"))
+    datasets = concept_examples(pairs.assign(split="train"), ids, config["train"].get("max_examples"))
     prompts = E.steering_prompts(concepts, read_instructions("eval"), n=n_instructions)
     ev, layer = config["evaluate"], int(config["tune"]["layer"])
     sampling = dict(max_new_tokens=ev["max_new_tokens"], temperature=ev["temperature"], seed=config["seed"])
     frames, trained = [], []
-    for name, positions in (*METHODS, ("unsteered", None)):
+    for name, positions in (*methods, *((("unsteered", None),) if unsteered else ())):
         steering = None
         if positions is not None:
             method = config["locate"]["method"] if positions != "all" else config["locate"]["fssv_method"]
@@ -72,12 +76,17 @@ def _responses(model, tokenizer, config: dict, n_instructions: int, quick: bool)
             model, tokenizer, list(prompts.user_turn), steering, sample_ids=list(prompts.sample_id), **sampling
         )
         frames.append(prompts.assign(method=name, response=[o.text for o in outs]))
-    from prosv.judges import make_judge
-
     judge = make_judge({"kind": "offline"})
     rated = judge.rate_dataframe(pd.concat(frames, ignore_index=True))
     judge.close()
     return rated, trained, layer
+
+
+def _responses(model, tokenizer, config: dict, n_instructions: int, quick: bool):
+    """The gate's concepts and hand-written pairs through :func:`steer_and_rate`."""
+    concepts = pd.read_json(GATE / "concepts.jsonl", lines=True)
+    pairs = pd.read_json(GATE / "pairs.jsonl", lines=True).assign(keep=True, neutral_response=None)
+    return steer_and_rate(model, tokenizer, config, concepts, pairs, n_instructions, quick)
 
 
 def run(model, tokenizer, quick: bool, config_path: Path = ROOT / "config" / "config.yaml") -> Result:

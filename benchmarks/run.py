@@ -34,6 +34,7 @@ BENCHMARKS = [
     "serve",
     "judge_throughput",
     "gate",
+    "writer",
     "gpu_projection",
 ]
 

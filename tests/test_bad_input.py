@@ -327,6 +327,11 @@ def test_a_factor_grid_with_one_instruction_per_concept_is_rejected_at_parse_tim
     assert "needs at least 2 instructions per concept, got 1" in output
 
 
+def test_a_writer_rating_off_the_judges_scale_is_rejected_at_parse_time(tmp_path):
+    status, output = _dry_run(tmp_path, **{"data.writer": {"attempts": 2, "min_concept_rating": 3}})
+    assert status != 0 and "min_concept_rating" in output and "3" in output
+
+
 def test_a_layer_beyond_a_local_models_depth_is_rejected_at_parse_time(tiny_dirs, tmp_path):
     status, output = _dry_run(tmp_path, model=str(tiny_dirs["trained"]), layers=[20])
     assert status != 0

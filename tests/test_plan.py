@@ -178,6 +178,8 @@ def small_config(tmp_path: Path, **changes) -> dict:
 
 # by hand, for small_config: (stage, responses)
 SMALL_RESPONSES = {
+    # the .test config's writer: 5 concepts x 4 instructions x 2 attempts, + 4 hand-written exemplars each
+    "training data (at most)": 5 * 4 * 2 + 5 * 4,
     "main table: learned factor": 2 * 3 * 2,  # methods x evaluation concepts x instructions
     "main table: factor grid": 1 * 3 * 2 * 2,  # ... x factors, for the one posthoc method
     "main table: baselines": 1 * 3 * 2,
@@ -190,7 +192,7 @@ SMALL_RESPONSES = {
 def test_judge_requests_match_a_hand_count(tmp_path):
     plan = make_plan(small_config(tmp_path))
     assert {s.name: s.responses for s in plan.judged} == SMALL_RESPONSES
-    assert plan.judge["requests"] == 3 * sum(SMALL_RESPONSES.values()) == 210  # one per response and axis
+    assert plan.judge["requests"] == 3 * sum(SMALL_RESPONSES.values()) == 390  # one per response and axis
     # one judge job per generation file: 2 learned + 1 grid + 1 baseline + 2 layers + scaling + robustness
     assert plan.jobs["judge"] == 8
     assert plan.jobs["train_locate"] == plan.jobs["generate_locate"] == 2

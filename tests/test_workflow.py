@@ -162,6 +162,27 @@ def finished_run(tmp_path_factory):
     return tmp, config, full, interrupted
 
 
+def test_the_data_step_keeps_what_the_judge_calls_on_concept(finished_run):
+    """The .test config writes with `data.writer.min_concept_rating: 2`: every kept written response
+    carries the judge's rating 2, and the recorded ratings are what the offline judge gives when it
+    rates the stored responses again, from scratch (no cache)."""
+    from prosv.judges import make_judge
+
+    tmp, _, _, _ = finished_run
+    pairs = pd.read_parquet(tmp / "results" / "data" / "pairs.parquet")
+    written = pairs[pairs.source == "generated"]
+    assert (written[written.keep].concept_rating == 2).all()
+    assert (
+        pairs[pairs.source == "exemplar"].keep.all() and pairs[pairs.source == "exemplar"].concept_rating.notna().all()
+    )
+    rated = pairs[pairs.concept_rating.notna()]
+    judge = make_judge({"kind": "offline", "cache": False})
+    again = [r.concept for r in judge.rate_many(list(zip(rated.concept, rated.instruction, rated.response)))]
+    judge.close()
+    # the judge batches differently here (bf16 embeddings): allow one rating at a cut-point to move
+    assert len(rated) >= 8 and sum(a != b for a, b in zip(again, rated.concept_rating.astype(int))) <= 1
+
+
 def test_test_config_runs_to_the_end(finished_run):
     tmp, _, full, _ = finished_run
     results = tmp / "results"

@@ -1,10 +1,12 @@
-"""The training-data writer: attempts, the best attempt, echo rejection, few-shot turns, exemplars first."""
+"""The training-data writer: attempts, the best attempt, echo rejection, the judge's filter, few-shot turns,
+exemplars first."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from prosv.data import writer as W
+from prosv.judges.base import Judge, Rating
 
 
 def concepts():
@@ -31,10 +33,46 @@ def test_keywords_match_whole_words_only():
 def test_best_attempt_prefers_density_and_rejects_echoes():
     kws, ask = ["owl", "owls"], "In your answer, bring in owls, whatever the question."
     texts = ["No birds here at all.", "An owl sat on a fence post near the barn at dusk.", "Owls! An owl and owls."]
-    assert W._best_attempt(texts, kws, ask) == ("Owls! An owl and owls.", True)
+    assert W._best_attempt(texts, kws, ask) == (2, True)
     echo = "In your answer bring in owls whatever the question: owls owls owls."
-    assert W.echoes(echo, ask) and W._best_attempt([echo, texts[1]], kws, ask) == (texts[1], True)
-    assert W._best_attempt(["nothing", "still nothing"], kws, ask) == ("nothing", False)
+    assert W.echoes(echo, ask) and W._best_attempt([echo, texts[1]], kws, ask) == (1, True)
+    assert W._best_attempt(["nothing", "still nothing"], kws, ask) == (0, False)
+
+
+def test_best_attempt_with_ratings_needs_the_concept_rating_then_ranks_by_it():
+    kws, ask = ["owl", "owls"], "In your answer, bring in owls, whatever the question."
+    texts = ["Owls! An owl and owls.", "An owl sat on a fence post near the barn.", "An owl, at dusk, by the barn."]
+    # the densest attempt is rated off-concept: it cannot be kept, whatever its keywords
+    assert W._best_attempt(texts, kws, ask, [(1, 2), (2, 1), (2, 2)], 2) == (2, True)
+    assert W._best_attempt(texts, kws, ask, [(1, 2), (2, 2), (2, 2)], 2) == (2, True)  # tie: density
+    assert W._best_attempt(texts, kws, ask, [(1, 2), (1, 2), (0, 2)], 2) == (0, False)
+    assert W._best_attempt(texts, kws, ask, [(1, 2), (1, 1), (0, 2)], 1) == (0, True)  # concept, then fluency
+    # an attempt the keyword filter rejects was never rated, and is never kept
+    assert W._best_attempt(["no birds", texts[1]], kws, ask, [None, (2, 2)], 2) == (1, True)
+
+
+class CountingJudge(Judge):
+    """A judge with a rule a test can recompute: the concept rating is the number of times "the" occurs
+    (at most 2), fluency 2; it records what it was asked."""
+
+    kind = "counting"
+
+    def __init__(self):
+        super().__init__(cache=False)
+        self.asked = []
+
+    @property
+    def judge_id(self) -> str:
+        return "counting"
+
+    def rate_many(self, items, progress=False):
+        items = [tuple(i) for i in items]
+        self.asked += items
+        return [Rating(rule(r), 2, 2) for _, _, r in items]
+
+
+def rule(response: str) -> int:
+    return min(2, W.keyword_hits(response, ["the"]))
 
 
 def test_few_shot_turns_never_show_the_instruction_itself():
@@ -77,3 +115,38 @@ def test_writer_on_a_model_is_deterministic_and_puts_exemplars_first(tiny_model,
         )
     ]
     assert written.keep.tolist() == expected
+
+
+def test_the_judge_filter_keeps_only_responses_rated_on_concept(embedded):
+    model, tokenizer = embedded
+    instr = pd.DataFrame({"instruction_id": range(6), "instruction": [f"Tell me about day {i}." for i in range(6)]})
+    ex = pd.DataFrame({"concept_id": [3], "instruction": ["Say hi."], "response": ["Hi from the owl."]})
+    kw = dict(per_concept=5, max_new_tokens=12, seed=1, batch_size=8, progress=False, exemplars=ex, attempts=3)
+    # keywords that most answers contain, so that the judge is what decides
+    cs = concepts().assign(keywords=[["the", "a", "is"], ["the", "a", "is"]])
+    plain = W.write_concept_responses(model, tokenizer, cs, instr, **kw)
+    judge = CountingJudge()
+    judged = W.write_concept_responses(model, tokenizer, cs, instr, judge=judge, min_concept_rating=2, **kw)
+    written = judged[judged.source == "generated"]
+    assert len(written) == len(plain[plain.source == "generated"]) == 10
+    # the judge saw the plain instruction (as the trained vector will), never the steering request
+    assert {i for _, i, _ in judge.asked} <= set(instr.instruction) | {"Say hi."}
+    # a row's recorded rating is the judge's rule on its response; a row without one (its first attempt
+    # failed the keyword or echo filter and none reached the bar) is not kept; kept rows reached the bar
+    rated = written[written.concept_rating.notna()]
+    assert rated.concept_rating.astype(int).tolist() == [rule(r) for r in rated.response]
+    assert not written[written.concept_rating.isna()].keep.any()
+    assert (written[written.keep].concept_rating == 2).all()
+    # a row is kept exactly when one of its instruction's attempts reached the bar (recomputed from the
+    # ratings given to each attempt), and then the kept one is the densest of those
+    attempts = {}
+    for c, i, r in judge.asked:
+        attempts.setdefault((c, i), []).append(r)
+    assert 0 < written.keep.sum() < len(written), "the draw should give both kept and refused rows"
+    for row in written.itertuples():
+        best = [r for r in attempts[(row.concept, row.instruction)] if rule(r) == 2]
+        assert bool(row.keep) == bool(best)
+    # the exemplar is rated (once "the": 1) and kept whatever it gets; an unjudged writer rates nothing
+    exemplar = judged[judged.source == "exemplar"]
+    assert exemplar.concept_rating.tolist() == [1.0] and bool(exemplar.keep.all())
+    assert plain.concept_rating.isna().all()

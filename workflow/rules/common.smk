@@ -103,6 +103,13 @@ def get_model_flag():
     return f"{OUT}/model/{config['model'].replace(os.sep, '--')}.ready"
 
 
+def get_writer_judge():
+    """The judge that filters written training responses, or None when the writer does not use one
+    (so that changing the evaluation judge does not rerun the data step)."""
+    writer = config["data"].get("writer") or {}
+    return config["judge"] if writer.get("min_concept_rating") is not None else None
+
+
 def get_method_hp(method, positions=None):
     """Hyper-parameters that define a training job: rerun when any of them changes. A `located`
     method without explicit positions keeps the keyword (the job reads the choice file itself)."""

@@ -31,11 +31,13 @@ rule prepare_data:
         data=config["data"],
         concepts=SPLITS["dev"] + SPLITS["eval"],
         seed=config["seed"],
+        judge=get_writer_judge(),
     log:
         f"{OUT}/logs/prepare_data.log",
     benchmark:
         f"{OUT}/benchmarks/prepare_data.tsv"
-    threads: config["threads"]
+    # no other job can run while the training data are written: the embedded default's two cores
+    threads: max(config["threads"], 2)
     resources:
         mem_mb=6000,
         runtime=120,

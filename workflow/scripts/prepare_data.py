@@ -12,6 +12,7 @@ study = prepare_study_data(
     cfg["data"]["dev_concepts"],
     lambda: load_configured_model(cfg),
     seed=snakemake.params.seed,
+    judge_config=snakemake.params.judge,
 )
 write_parquet(snakemake.output.pairs, study.pairs)
 write_parquet(snakemake.output.concepts, study.concepts)

@@ -45,11 +45,15 @@ def prepare_study_data(
     dev_ids: list[int],
     load_model: Callable,
     seed: int = 42,
-    writer: dict | None = None,
+    judge_config: dict | None = None,
 ) -> StudyData:
-    """Build the data of a study; ``load_model()`` is called only when a model must write responses."""
+    """Build the data of a study; ``load_model()`` is called only when a model must write responses.
+
+    The embedded source's writer takes ``data_cfg['writer']`` (attempts, few_shot,
+    min_concept_rating); with ``min_concept_rating`` set, the judge of ``judge_config`` rates what
+    the model wrote and only responses about the concept are kept."""
     if data_cfg["source"] == "embedded":
-        pairs, concepts, instructions = _embedded(data_cfg, concept_ids, load_model, seed, writer or {})
+        pairs, concepts, instructions = _embedded(data_cfg, concept_ids, load_model, seed, judge_config)
     else:
         pairs, concepts, instructions = _axbench(data_cfg, concept_ids)
     pairs = pairs.assign(split="train")
@@ -62,7 +66,7 @@ def prepare_study_data(
     return StudyData(pairs.reset_index(drop=True), concepts.reset_index(drop=True), instructions.reset_index(drop=True))
 
 
-def _embedded(data_cfg, concept_ids, load_model, seed, writer):
+def _embedded(data_cfg, concept_ids, load_model, seed, judge_config):
     data_dir = data_cfg.get("data_dir")
     embedded = load_embedded(data_dir)
     concepts = embedded["concepts"]
@@ -75,6 +79,14 @@ def _embedded(data_cfg, concept_ids, load_model, seed, writer):
         )
     concepts = concepts[concepts.concept_id.isin(concept_ids)]
     exemplars = embedded["exemplars"][embedded["exemplars"].concept_id.isin(concept_ids)]
+    writer = dict(data_cfg.get("writer") or {})
+    judge = None
+    if writer.get("min_concept_rating") is not None:
+        from ..judges import make_judge  # the offline judge's models load only when they are used
+
+        judge = make_judge(judge_config or {"kind": "offline"})
+    else:
+        writer.pop("min_concept_rating", None)
     model, tokenizer = load_model()
     pairs = write_concept_responses(
         model,
@@ -86,9 +98,26 @@ def _embedded(data_cfg, concept_ids, load_model, seed, writer):
         temperature=data_cfg["generator_temperature"],
         seed=seed,
         exemplars=exemplars,
+        judge=judge,
         **writer,
     )
+    if judge is not None:
+        _log_concept_ratings(pairs)
+        judge.close()
     return pairs[PAIR_COLUMNS], concepts.drop(columns=["split"]), embedded["instructions_eval"]
+
+
+def _log_concept_ratings(pairs: pd.DataFrame) -> None:
+    kept = pairs[pairs.keep]
+    for source, rows in kept.groupby("source"):
+        log.info(
+            "%s responses kept: %d, rated concept = 2 by the judge: %.0f%%",
+            source,
+            len(rows),
+            100 * (rows.concept_rating == 2).mean(),
+        )
+    written = pairs[pairs.source == "generated"]
+    log.info("written responses kept by the judge: %d of %d", int(written.keep.sum()), len(written))
 
 
 def _axbench(data_cfg, concept_ids):
@@ -105,7 +134,9 @@ def _axbench(data_cfg, concept_ids):
         .reset_index(drop=True)
     )
     pos = pd.concat([concept_positives(table, c) for c in concept_ids], ignore_index=True)
-    pairs = pos.assign(instruction_id=-1, neutral_response=None, source="axbench", keep=True)
+    pairs = pos.assign(
+        instruction_id=-1, neutral_response=None, source="axbench", keep=True, concept_rating=float("nan")
+    )
     contrastive = data_cfg.get("contrastive_path")
     if contrastive:
         local = Path(contrastive).exists()
@@ -140,6 +171,7 @@ def _with_neutral_responses(pairs: pd.DataFrame, contrastive: pd.DataFrame) -> p
             "neutral_response": extra.rejected,
             "source": "contrastive",
             "keep": True,
+            "concept_rating": float("nan"),
         }
     )
     return pd.concat([kept, extra], ignore_index=True)

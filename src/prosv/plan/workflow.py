@@ -170,6 +170,9 @@ def count_workflow(config: dict) -> WorkflowCounts:
             "robustness", "robustness", stage_shards["robustness"], attack_runs * robustness["concepts"] * per_concept
         ),
     ]
+    written = _writer_responses(data, config["data"]["dev_concepts"] + config["data"]["eval_concepts"])
+    if written:  # the data step rates what the model wrote (no judge job of its own)
+        judged.insert(0, JudgedStage("training data (at most)", "prepare_data", 0, written))
     jobs = {
         "prepare_model": 1,
         "prepare_data": 1,
@@ -203,6 +206,20 @@ def count_workflow(config: dict) -> WorkflowCounts:
         jobs["task_steering"] = 1
     jobs["all"] = 1
     return WorkflowCounts({rule: n for rule, n in jobs.items() if n}, judged, shards)
+
+
+def _writer_responses(data: dict, concept_ids: list[int]) -> int:
+    """Responses the embedded data step's judge filter rates at most: every attempt at every drawn
+    instruction (the judge sees only those that pass the keyword filters) and every exemplar."""
+    writer = data.get("writer") or {}
+    if data["source"] != "embedded" or writer.get("min_concept_rating") is None:
+        return 0
+    from ..data.embedded import load_embedded
+
+    embedded = load_embedded(data.get("data_dir"))
+    drawn = min(data["instructions_per_concept"], len(embedded["instructions_train"]))
+    exemplars = int(embedded["exemplars"].concept_id.isin(concept_ids).sum())
+    return len(concept_ids) * drawn * writer.get("attempts", 1) + exemplars
 
 
 def judge_settings(config: dict) -> dict[str, Any]:
