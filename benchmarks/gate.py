@@ -29,6 +29,7 @@ GATE = ROOT / "tests" / "data" / "gate"
 CONCEPT_SHARE, FLUENT_SHARE = 0.60, 0.80
 INSTRUCTIONS = 20  # per concept: 120 responses per method, intervals of about +-9 points
 METHODS = (("PrOSV", "p2+s2"), ("FSSV", "all"))
+EXEMPLARS = 4  # hand-written pairs a concept brings when its training data are written (data/ holds 4)
 
 
 def steer_and_rate(
@@ -82,21 +83,37 @@ def steer_and_rate(
     return rated, trained, layer
 
 
-def _responses(model, tokenizer, config: dict, n_instructions: int, quick: bool):
-    """The gate's concepts and hand-written pairs through :func:`steer_and_rate`."""
-    concepts = pd.read_json(GATE / "concepts.jsonl", lines=True)
-    pairs = pd.read_json(GATE / "pairs.jsonl", lines=True).assign(keep=True, neutral_response=None)
-    return steer_and_rate(model, tokenizer, config, concepts, pairs, n_instructions, quick)
+def gate_pairs(model, tokenizer, config: dict, concepts, data: str, quick: bool):
+    """The gate's training pairs. ``hand-written``: all 24 of each concept. ``written``: what the
+    default's data step writes for a new concept (prosv.data.prepare.write_embedded_pairs: the
+    config's writer and judge, the training instructions of data/), with the first EXEMPLARS
+    hand-written pairs as the concept's exemplars, as data/ holds 4 a concept."""
+    hand = pd.read_json(GATE / "pairs.jsonl", lines=True)
+    if data == "hand-written":
+        return hand.assign(keep=True, neutral_response=None)
+    from prosv.data import read_instructions
+    from prosv.data.prepare import write_embedded_pairs
+
+    exemplars = hand.groupby("concept_id").head(EXEMPLARS)[["concept_id", "instruction", "response"]]
+    settings = {**config["data"], **({"instructions_per_concept": 3} if quick else {})}
+    return write_embedded_pairs(
+        settings, concepts, exemplars, read_instructions("train"), model, tokenizer, config["seed"], config["judge"]
+    )
 
 
-def run(model, tokenizer, quick: bool, config_path: Path = ROOT / "config" / "config.yaml") -> Result:
+def run(
+    model, tokenizer, quick: bool, config_path: Path = ROOT / "config" / "config.yaml", data: str = "hand-written"
+) -> Result:
     from prosv.stats import paired_comparison, wilson_interval
 
     config = yaml.safe_load(config_path.read_text())
-    rated, trained, layer = _responses(model, tokenizer, config, 3 if quick else INSTRUCTIONS, quick)
+    concepts = pd.read_json(GATE / "concepts.jsonl", lines=True)
+    pairs = gate_pairs(model, tokenizer, config, concepts, data, quick)
+    n = 3 if quick else INSTRUCTIONS
+    rated, trained, layer = steer_and_rate(model, tokenizer, config, concepts, pairs, n, quick)
     result = Result(
-        "gate",
-        "factor-free vectors steer new concepts" + (" (quick: 1 epoch, a smoke test)" if quick else ""),
+        "gate" if data == "hand-written" else "gate_written",
+        f"factor-free vectors steer new concepts ({data} training pairs)" + (", quick: 1 epoch" if quick else ""),
         __doc__,
         headers=[
             "method",
@@ -130,6 +147,13 @@ def run(model, tokenizer, quick: bool, config_path: Path = ROOT / "config" / "co
             result.checks.append(
                 Check(f"{name} fluent", fluent, f">= {FLUENT_SHARE:.0%}", fluent >= FLUENT_SHARE, "{:.0%}")
             )
+    kept = pairs[pairs.keep]
+    sizes = kept.groupby("concept_id").size()
+    rating = "" if "concept_rating" not in kept else f"; rated concept = 2: {(kept.concept_rating == 2).mean():.0%}"
+    cap = config["train"].get("max_examples")
+    result.notes.append(
+        f"training pairs ({data}): {len(kept)} kept, {sizes.min()}-{sizes.max()} a concept (cap {cap}){rating}"
+    )
     for t in trained:
         result.notes.append(
             f"{t['method']}: layer {layer}, {t['steps']} steps in {t['seconds']:.0f} s, alpha end / start "

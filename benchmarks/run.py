@@ -34,6 +34,7 @@ BENCHMARKS = [
     "serve",
     "judge_throughput",
     "gate",
+    "gate_written",
     "writer",
     "gpu_projection",
 ]

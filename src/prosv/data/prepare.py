@@ -79,6 +79,26 @@ def _embedded(data_cfg, concept_ids, load_model, seed, judge_config):
         )
     concepts = concepts[concepts.concept_id.isin(concept_ids)]
     exemplars = embedded["exemplars"][embedded["exemplars"].concept_id.isin(concept_ids)]
+    model, tokenizer = load_model()
+    pairs = write_embedded_pairs(
+        data_cfg, concepts, exemplars, embedded["instructions_train"], model, tokenizer, seed, judge_config
+    )
+    return pairs, concepts.drop(columns=["split"]), embedded["instructions_eval"]
+
+
+def write_embedded_pairs(
+    data_cfg: dict,
+    concepts: pd.DataFrame,
+    exemplars: pd.DataFrame,
+    instructions: pd.DataFrame,
+    model,
+    tokenizer,
+    seed: int,
+    judge_config: dict | None = None,
+) -> pd.DataFrame:
+    """Training pairs for ``concepts`` written by ``model`` as the data step writes them: the settings
+    of ``data_cfg`` (instructions per concept, response length, temperature, ``writer``), the judge of
+    ``judge_config`` when ``writer.min_concept_rating`` is set, ``exemplars`` kept as positives."""
     writer = dict(data_cfg.get("writer") or {})
     judge = None
     if writer.get("min_concept_rating") is not None:
@@ -87,12 +107,11 @@ def _embedded(data_cfg, concept_ids, load_model, seed, judge_config):
         judge = make_judge(judge_config or {"kind": "offline"})
     else:
         writer.pop("min_concept_rating", None)
-    model, tokenizer = load_model()
     pairs = write_concept_responses(
         model,
         tokenizer,
         concepts,
-        embedded["instructions_train"],
+        instructions,
         per_concept=data_cfg["instructions_per_concept"],
         max_new_tokens=data_cfg["response_tokens"],
         temperature=data_cfg["generator_temperature"],
@@ -104,7 +123,7 @@ def _embedded(data_cfg, concept_ids, load_model, seed, judge_config):
     if judge is not None:
         _log_concept_ratings(pairs)
         judge.close()
-    return pairs[PAIR_COLUMNS], concepts.drop(columns=["split"]), embedded["instructions_eval"]
+    return pairs[PAIR_COLUMNS]
 
 
 def _log_concept_ratings(pairs: pd.DataFrame) -> None:

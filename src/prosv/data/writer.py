@@ -151,7 +151,7 @@ def write_concept_responses(
     max_new_tokens: int = 128,
     temperature: float = 0.7,
     seed: int = 0,
-    batch_size: int = 64,  # decoding dominates: 64 rows cost 1.5x less per row than 16 on 2 CPU cores
+    batch_size: int = 64,  # decoding dominates, and a wide batch costs less per row
     progress: bool = True,
     exemplars: pd.DataFrame | None = None,
     attempts: int = 1,
@@ -191,30 +191,33 @@ def write_concept_responses(
         for k in range(len(requests))
     ]
     ratings = _rate_attempts(judge, requests, texts, progress) if judge is not None else [None] * len(requests)
-    rows = []
-    for k, (c, ins, _) in enumerate(requests):
-        best, keep = _best_attempt(texts[k], list(c.keywords), c.steering_instruction, ratings[k], min_concept_rating)
-        text, rating = texts[k][best], ratings[k][best] if ratings[k] is not None else None
-        rows.append(
-            {
-                **_concept_fields(c),
-                "instruction_id": int(ins.instruction_id),
-                "instruction": ins.instruction,
-                "response": text,
-                "neutral_response": cut_to_tokens(tokenizer, neutral[ins.instruction_id], max_new_tokens),
-                "source": "generated",
-                "keep": keep,
-                "concept_rating": float("nan") if rating is None else float(rating[0]),
-            }
-        )
+    neutral = {k: cut_to_tokens(tokenizer, text, max_new_tokens) for k, text in neutral.items()}
+    rows = [
+        _written_row(c, ins, texts[k], ratings[k], neutral[ins.instruction_id], min_concept_rating)
+        for k, (c, ins, _) in enumerate(requests)
+    ]
     written = pd.DataFrame(rows)
     if exemplars is None or exemplars.empty:
         return written
-    exemplar_rows = _exemplar_rows(model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress)
-    if judge is not None:
-        rated = judge.rate_many(list(zip(exemplar_rows.concept, exemplar_rows.instruction, exemplar_rows.response)))
-        exemplar_rows["concept_rating"] = [float(r.concept) for r in rated]
-    return pd.concat([exemplar_rows, written], ignore_index=True)
+    shots = _exemplar_rows(model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress, judge)
+    return pd.concat([shots, written], ignore_index=True)
+
+
+def _written_row(c, ins, texts: list[str], ratings, neutral: str, min_concept_rating: int) -> dict:
+    """The pair one instruction gives: its best attempt (:func:`_best_attempt`), whether it is kept, and
+    the judge's concept rating of it."""
+    best, keep = _best_attempt(texts, list(c.keywords), c.steering_instruction, ratings, min_concept_rating)
+    rating = ratings[best] if ratings is not None else None
+    return {
+        **_concept_fields(c),
+        "instruction_id": int(ins.instruction_id),
+        "instruction": ins.instruction,
+        "response": texts[best],
+        "neutral_response": neutral,
+        "source": "generated",
+        "keep": keep,
+        "concept_rating": float("nan") if rating is None else float(rating[0]),
+    }
 
 
 def _concept_fields(c) -> dict:
@@ -246,15 +249,23 @@ def _neutral_answers(model, tokenizer, instructions, ids, max_new_tokens, seed, 
     return dict(zip(ids, texts))
 
 
-def _exemplar_rows(model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress) -> pd.DataFrame:
+def _exemplar_rows(
+    model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress, judge=None
+) -> pd.DataFrame:
+    """The hand-written exemplars as kept pairs (the model's greedy answer as the neutral side), rated by
+    the judge when there is one."""
     ex = exemplars.merge(concepts[["concept_id", "concept", "genre"]], on="concept_id")
     neutral = _greedy_answers(
         model, tokenizer, list(ex.instruction), max_new_tokens, seed, batch_size, progress, "exemplar neutral responses"
     )
-    return ex.assign(
+    rows = ex.assign(
         instruction_id=-1,
         neutral_response=[cut_to_tokens(tokenizer, text, max_new_tokens) for text in neutral],
         source="exemplar",
         keep=True,
         concept_rating=float("nan"),
     )[PAIR_COLUMNS]
+    if judge is not None:
+        rated = judge.rate_many(list(zip(rows.concept, rows.instruction, rows.response)))
+        rows["concept_rating"] = [float(r.concept) for r in rated]
+    return rows
