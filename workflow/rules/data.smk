@@ -36,8 +36,9 @@ rule prepare_data:
         f"{OUT}/logs/prepare_data.log",
     benchmark:
         f"{OUT}/benchmarks/prepare_data.tsv"
-    # no other job can run while the training data are written: the embedded default's two cores
-    threads: max(config["threads"], 2)
+    # the embedded source's model writes the data while no other job can run: take both cores of
+    # the embedded default; AxBench data are only read
+    threads: max(config["threads"], 2) if config["data"]["source"] == "embedded" else config["threads"]
     resources:
         mem_mb=6000,
         runtime=120,
