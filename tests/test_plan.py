@@ -38,12 +38,12 @@ TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
 PAPER_CONFIG = REPO / "config" / "paper" / "gemma-2-2b-it_L10.yaml"
 
 # rules whose jobs hang on the location choice: a dry run before the locate checkpoint cannot list them
+# (the baselines' do not: their merge_ratings jobs are counted apart)
 AFTER_CHOICE = {
     "train",
     "merge_vectors",
     "generate",
     "generate_grid",
-    "generate_baseline",
     "merge_ratings",
     "merge_grid_ratings",
 }
@@ -106,9 +106,12 @@ def write_config(tmp_path: Path, base: Path = TEST_CONFIG, **changes) -> Path:
 
 @pytest.mark.parametrize("config", [TEST_CONFIG, REPO / "config" / "config.yaml", PAPER_CONFIG], ids=lambda p: p.stem)
 def test_jobs_before_the_location_choice_match_a_dry_run(config, tmp_path):
-    plan = make_plan(load_config(config))
+    cfg = load_config(config)
+    plan = make_plan(cfg)
     expected = {rule: n for rule, n in plan.jobs.items() if rule not in AFTER_CHOICE}
     expected["judge"] -= sum(stage.judge_jobs for stage in plan.judged if stage.rule in AFTER_CHOICE)
+    # the baselines need no location: they are listed, and run while the location search trains
+    expected["merge_ratings"] = len(cfg["evaluate"]["baselines"])
     assert job_counts(dry_run(write_config(tmp_path, config))) == expected
 
 
@@ -127,7 +130,7 @@ def test_every_job_past_the_location_choice_matches_a_dry_run(tmp_path):
                 time.sleep(0.01)
     plan = make_plan(cfg)
     expected = {rule: n for rule, n in plan.jobs.items() if rule not in LOCATION_SEARCH}
-    expected["judge"] -= len(cfg["layers"])  # the location search's are done
+    expected["judge"] -= len(cfg["layers"]) * len(set(cfg["locate"]["positions"]))  # the location search's are done
     assert expected["train"] == 4 * 2 and expected["merge_vectors"] == 4  # sharded: the check means something
     assert job_counts(dry_run(config)) == expected
 
@@ -193,9 +196,10 @@ def test_judge_requests_match_a_hand_count(tmp_path):
     plan = make_plan(small_config(tmp_path))
     assert {s.name: s.responses for s in plan.judged} == SMALL_RESPONSES
     assert plan.judge["requests"] == 3 * sum(SMALL_RESPONSES.values()) == 390  # one per response and axis
-    # one judge job per generation file: 2 learned + 1 grid + 1 baseline + 2 layers + scaling + robustness
-    assert plan.jobs["judge"] == 8
-    assert plan.jobs["train_locate"] == plan.jobs["generate_locate"] == 2
+    # one judge job per generation file: 2 learned + 1 grid + 1 baseline + 2 layers x 2 placements
+    # + scaling + robustness
+    assert plan.jobs["judge"] == 10
+    assert plan.jobs["train_locate"] == plan.jobs["generate_locate"] == 2 * 2
     assert "task_train" not in plan.jobs
 
 
@@ -220,12 +224,13 @@ def test_sharding_multiplies_jobs_but_not_requests(tmp_path):
 def test_the_paper_config_in_shards(tmp_path):
     """30 evaluation concepts in jobs of 7: five shards of each per-concept stage."""
     plan = make_plan(load_config(write_config(tmp_path, PAPER_CONFIG, concepts_per_job=7)))
-    methods, posthoc, baselines, layers = 4, 1, 2, 2
+    methods, posthoc, baselines, layers, placements = 4, 1, 2, 2, 9
     assert plan.jobs["train"] == plan.jobs["generate"] == methods * 5
     assert plan.jobs["generate_grid"] == posthoc * 5 and plan.jobs["generate_baseline"] == baselines * 5
     # utility's 10 concepts in 2 shards, robustness's 15 in 3 (each generated and judged per shard)
     assert plan.jobs["utility"] == 2 and plan.jobs["robustness"] == 3
-    assert plan.jobs["judge"] == (methods + posthoc + baselines) * 5 + layers + 1 + 3  # + scaling, robustness
+    # + the location search's variants, scaling, robustness
+    assert plan.jobs["judge"] == (methods + posthoc + baselines) * 5 + layers * placements + 1 + 3
     # 4 learned x 30 x 10; grid 30 x 10 x 14 factors (the schema's default grid); 2 baselines x 30 x 10
     responses = {s.name: s.responses for s in plan.judged}
     assert responses["main table: learned factor"] == 1200 and responses["main table: factor grid"] == 4200
@@ -356,17 +361,17 @@ def test_tokens_of_a_small_config_match_a_hand_count(tmp_path):
     assert main.forward_tokens == 2 * (18 + 18 * 1) * length  # the reference pass and one epoch
     assert main.backward_tokens == 2 * 18 * length
     assert main.head_positions == 2 * (18 + 18) * r
-    # the location search: 2 variants (all, p2+s2) of 2 concepts share one cache per layer
+    # the location search: 2 variants (all, p2+s2) of 2 concepts, each its own job and prefix cache
     locate = stages["location search: training"]
-    assert locate.prefix_tokens == 2 * 12 * length and locate.backward_tokens == 2 * 2 * 12 * length
+    assert locate.prefix_tokens == 2 * 2 * 12 * length and locate.backward_tokens == 2 * 2 * 12 * length
     # generation: 3 concepts x 2 instructions = 6 prompts, one batch (batch_size 8), 8 new tokens
     learned = stages["main table: learned factor"]
     assert learned.prefill_tokens == 2 * 6 * p and learned.decoded_tokens == 2 * 6 * 8
     assert learned.decode_steps == 2 * (8 - 1)
     grid = stages["main table: factor grid"]  # one posthoc method, 2 factors, a generate() call each
     assert grid.decoded_tokens == 2 * 6 * 8 and grid.decode_steps == 2 * 7
-    # the location search streams both variants together: 2 x 4 prompts a layer, one batch
-    assert stages["location search: generation"].decode_steps == 2 * 7
+    # the location search: a job per variant, 4 prompts each, one batch: 2 layers x 2 variants
+    assert stages["location search: generation"].decode_steps == 2 * 2 * 7
     assert stages["robustness"].decoded_tokens == 3 * 2 * 2 * 8  # runs (1 + 2) x concepts x instructions
 
 

@@ -111,7 +111,8 @@ def test_the_rehearsal_config_parses_at_500_concepts_with_every_stage(tmp_path):
     config = rehearse.write_config(tmp_path, "http://127.0.0.1:9/v1")
     _, out = rehearse.snakemake("-n", "--configfile", str(config))
     counts = rehearse.job_counts(out)
-    assert counts["train_locate"] == counts["generate_locate"] == 2  # two layers, as in the paper config
+    variants = 2 * len(set(yaml.safe_load(config.read_text())["locate"]["positions"]))  # two layers, as in the paper
+    assert counts["train_locate"] == counts["generate_locate"] == variants
     assert {"prepare_data", "scaling", "utility", "robustness", "compare_loreft", "figures"} <= set(counts)
 
 

@@ -59,8 +59,9 @@ def test_paper_configs_dry_run(paper_config, tmp_path):
     )
     counts = job_counts(proc.stdout + proc.stderr)
     cfg = yaml.safe_load(paper_config.read_text())
-    # one location-search job per layer trains every variant (shared prefix cache), one generates
-    assert counts["train_locate"] == counts["generate_locate"] == len(cfg["layers"])
+    # one location-search job per (layer, placement) trains it, one generates for it
+    variants = len(cfg["layers"]) * len(set(cfg["locate"]["positions"]))
+    assert counts["train_locate"] == counts["generate_locate"] == variants
     assert counts["scaling"] == 1 and counts["locate"] == 1
     if (cfg.get("task_steering") or {}).get("in_default"):  # the blog's task setting: every arm, once
         arms = cfg["task_steering"]["arms"]

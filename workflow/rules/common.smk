@@ -172,9 +172,15 @@ def get_main_location(method):
     return choice["layer"], choice["positions"] if positions == LOCATED else positions
 
 
+def get_baseline_ratings(wildcards=None):
+    """The baselines' rating files. Apart from get_main_ratings, so that the DAG holds them before the
+    location checkpoint has run and they fill the cores the location search leaves idle."""
+    return [f"{OUT}/ratings/baseline/{b}/eval.parquet" for b in config["evaluate"]["baselines"]]
+
+
 def get_main_ratings(wildcards=None):
-    """Every rating file of the main table (needs the location choice)."""
-    files = [f"{OUT}/ratings/baseline/{b}/eval.parquet" for b in config["evaluate"]["baselines"]]
+    """The methods' rating files of the main table (needs the location choice)."""
+    files = []
     for method in METHODS:
         layer, positions = get_main_location(method)
         files.append(f"{OUT}/ratings/{method}/L{layer}/{positions}/eval.parquet")
@@ -190,13 +196,9 @@ def get_locate_method(positions):
     return config["locate"]["method"]
 
 
-def get_locate_vectors():
-    """One vector file per location variant of a layer ({layer} stays a wildcard)."""
-    return expand(f"{OUT}/locate/L{{layer}}/{{positions}}.safetensors", positions=LOCATE_POSITIONS, allow_missing=True)
-
-
 def get_locate_ratings(wildcards=None):
-    return [f"{OUT}/ratings/locate/L{layer}.parquet" for layer in config["layers"]]
+    """One rating file per location variant (layer, positions)."""
+    return [f"{OUT}/ratings/locate/L{layer}/{p}.parquet" for layer in config["layers"] for p in LOCATE_POSITIONS]
 
 
 def get_main_vectors(wildcards=None):
@@ -211,7 +213,7 @@ def get_main_losses(wildcards=None):
 
 def get_locate_losses(wildcards=None):
     """Training logs of the location search (dev split, every searched layer and positions)."""
-    return [f"{OUT}/locate/L{layer}/losses.parquet" for layer in config["layers"]]
+    return [f"{OUT}/locate/L{layer}/{p}.losses.parquet" for layer in config["layers"] for p in LOCATE_POSITIONS]
 
 
 # -- task steering (task.smk): the arms of the `task_steering` section, and what each arm needs

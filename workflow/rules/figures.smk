@@ -17,6 +17,7 @@ rule aggregate:
     conda:
         "../envs/prosv.yaml"
     input:
+        baselines=get_baseline_ratings,
         ratings=get_main_ratings,
         main_losses=get_main_losses,
         locate_losses=get_locate_losses,

@@ -1,8 +1,8 @@
 """Location search: every (layer, positions) variant on the development concepts; the best is used after.
 
-One job per layer trains every variant in one model load, sharing the block-L prefix cache (the
-hidden states up to the intervention do not depend on the placement), then one job per layer
-generates for every variant and one judges them.
+Each variant is its own chain (train, generate, judge), so the variants run side by side: on 2 cores
+two one-thread trainings at once, on a cluster one job each. A job loads the model and computes the
+block-L prefix of its pairs once more than a shared job would; both are small beside training.
 """
 
 
@@ -13,18 +13,20 @@ rule train_locate:
         model=get_model_flag(),
         pairs=f"{OUT}/data/pairs.parquet",
     output:
-        vectors=get_locate_vectors(),
-        losses=f"{OUT}/locate/L{{layer}}/losses.parquet",
+        vectors=f"{OUT}/locate/L{{layer}}/{{positions}}.safetensors",
+        losses=f"{OUT}/locate/L{{layer}}/{{positions}}.losses.parquet",
     params:
-        hp=lambda w: {p: get_method_hp(get_locate_method(p), p) for p in LOCATE_POSITIONS},
-        methods={p: get_locate_method(p) for p in LOCATE_POSITIONS},
+        hp=lambda w: get_method_hp(get_locate_method(w.positions), w.positions),
+        method=lambda w: get_locate_method(w.positions),
         concepts=SPLITS["dev"],
         max_examples=config.get("train", {}).get("max_examples"),
     log:
-        f"{OUT}/logs/locate/train_L{{layer}}.log",
+        f"{OUT}/logs/locate/train_L{{layer}}_{{positions}}.log",
     benchmark:
-        f"{OUT}/benchmarks/locate/train_L{{layer}}.tsv"
+        f"{OUT}/benchmarks/locate/train_L{{layer}}_{{positions}}.tsv"
     threads: config["threads"]
+    # everything after the location checkpoint waits for the search: run it before the baselines
+    priority: 1
     resources:
         mem_mb=8000,
         runtime=240,
@@ -38,20 +40,21 @@ rule generate_locate:
         "../envs/prosv.yaml"
     input:
         model=get_model_flag(),
-        vectors=get_locate_vectors(),
+        vectors=f"{OUT}/locate/L{{layer}}/{{positions}}.safetensors",
         concepts=f"{OUT}/data/concepts.parquet",
         instructions=f"{OUT}/data/eval_instructions.parquet",
     output:
-        f"{OUT}/generations/locate/L{{layer}}.parquet",
+        f"{OUT}/generations/locate/L{{layer}}/{{positions}}.parquet",
     params:
         evaluate=config["evaluate"],
         mode="learned",
         split="dev",
     log:
-        f"{OUT}/logs/locate/generate_L{{layer}}.log",
+        f"{OUT}/logs/locate/generate_L{{layer}}_{{positions}}.log",
     benchmark:
-        f"{OUT}/benchmarks/locate/generate_L{{layer}}.tsv"
+        f"{OUT}/benchmarks/locate/generate_L{{layer}}_{{positions}}.tsv"
     threads: config["threads"]
+    priority: 1
     resources:
         mem_mb=6000,
         runtime=240,

@@ -1,9 +1,8 @@
 """The location search: every (layer, positions) variant on the development concepts; the best
 prompt-only one serves the main runs (docs/method.md, "Location search").
 
-One job per layer trains every variant from one prefix cache (the hidden states up to the
-intervention do not depend on the placement); all variants of a layer generate in one batch stream
-with the same random draws per prompt; the judge rates them. The choice is the prompt-only
+Each variant trains, generates and is judged in jobs of its own, so that variants run side by side;
+every variant draws the same random numbers per prompt, so their responses are paired. The choice is the prompt-only
 placement (anything but `all`) with the best mean overall score over the development concepts; the
 table carries each cell's bootstrap interval over concepts, and the choice records whether it is
 separated from the runner-up (a paired comparison over the same concepts).
@@ -19,35 +18,23 @@ import pandas as pd
 from .. import evaluation as E
 from ..positions import as_spec
 from ..stats import bootstrap_ci, paired_comparison
-from ..training import PrefixCache, TrainConfig, TrainResult, train
+from ..training import TrainConfig, TrainResult, train
 
 log = logging.getLogger(__name__)
 
 RATINGS = ("overall", "concept_score", "instruction_score", "fluency_score")
 
 
-def train_variants(
-    model, tokenizer, layer: int, datasets, configs: dict[str, TrainConfig], concept_names: list, progress: bool = True
-) -> dict[str, tuple[TrainResult, float]]:
-    """Train every placement of `configs` (positions -> config) at `layer` on the same data, sharing one
-    prefix cache; returns positions -> (result, seconds)."""
-    cache = PrefixCache(layer)
-    out = {}
-    for positions, cfg in configs.items():
-        t0 = time.time()
-        result = train(
-            model, tokenizer, layer, datasets, cfg, progress=progress, concept_names=concept_names, cache=cache
-        )
-        out[positions] = (result, time.time() - t0)
-        log.info(
-            "L%d %s: %.1f s, final losses %s",
-            layer,
-            positions,
-            out[positions][1],
-            result.losses.groupby("concept").loss.last().round(4).to_dict(),
-        )
-    log.info("prefix cache: %d sequences, %d tokens through blocks 0..%d", len(cache), cache.computed_tokens, layer)
-    return out
+def train_variant(
+    model, tokenizer, layer: int, datasets, cfg: TrainConfig, concept_names: list, progress: bool = True
+) -> tuple[TrainResult, float]:
+    """Train one placement at `layer` on every concept's data; returns (result, seconds)."""
+    t0 = time.time()
+    result = train(model, tokenizer, layer, datasets, cfg, progress=progress, concept_names=concept_names)
+    seconds = time.time() - t0
+    final = result.losses.groupby("concept").loss.last().round(4).to_dict()
+    log.info("L%d %s: %.1f s, final losses %s", layer, cfg.positions, seconds, final)
+    return result, seconds
 
 
 def location_concepts(ratings: pd.DataFrame) -> pd.DataFrame:

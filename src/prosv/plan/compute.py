@@ -258,13 +258,13 @@ def scoring_work(dims: ModelDims, sequences: int, prompt_tokens: float = TYPICAL
     return Work(prefill_tokens=tokens, compute_flops=flops)
 
 
-def part_batches(concepts: int, per_concept: int, batch_size: int, copies: int = 1) -> list[int]:
+def part_batches(concepts: int, per_concept: int, batch_size: int) -> list[int]:
     """Batch sizes of one generation job: its concepts' prompts in parts of whole concepts of at least
-    `batch_size` rows (:func:`prosv.jobs.concepts_in_parts`), each part's rows (times `copies`
-    placements streamed together) cut into batches of `batch_size`."""
+    `batch_size` rows (:func:`prosv.jobs.concepts_in_parts`), each part's rows cut into batches of
+    `batch_size`."""
     per_part = -(-batch_size // per_concept)  # concepts per full part
     parts = [per_part] * (concepts // per_part) + ([concepts % per_part] if concepts % per_part else [])
-    return stream_batches([n * per_concept * copies for n in parts], batch_size)
+    return stream_batches([n * per_concept for n in parts], batch_size)
 
 
 def stream_batches(rows: list[int], batch_size: int) -> list[int]:
@@ -343,19 +343,21 @@ def count_compute(config: dict, dims: ModelDims) -> list[ComputeStage]:
     def generation(batches, max_new=new_tokens):
         return generation_work(dims, batches, max_new)
 
-    # location search: one job per layer trains every variant from one cache, then generates them stacked
+    # location search: one job per (layer, positions) variant trains it, one generates for it
     locate = config["locate"]
     variants = list(dict.fromkeys(locate["positions"]))
     method_of = {p: locate.get("fssv_method", locate["method"]) if p == "all" else locate["method"] for p in variants}
     locate_cfgs = [train_config(config, method_of[p], p) for p in variants]
     stages = [
         ComputeStage(
-            "location search: training", "train_locate", [runs(locate_cfgs, n_dev, x) for x in config["layers"]]
+            "location search: training",
+            "train_locate",
+            [runs([cfg], n_dev, x) for x in config["layers"] for cfg in locate_cfgs],
         ),
         ComputeStage(
             "location search: generation",
             "generate_locate",
-            [generation(part_batches(n_dev, per_concept, batch, len(variants))) for _ in config["layers"]],
+            [generation(part_batches(n_dev, per_concept, batch)) for _ in config["layers"] for _ in variants],
         ),
     ]
     methods = config["methods"]

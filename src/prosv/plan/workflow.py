@@ -164,7 +164,9 @@ def count_workflow(config: dict) -> WorkflowCounts:
             n_baselines * shards,
             n_baselines * eval_concepts * per_concept,
         ),
-        JudgedStage("location search", "generate_locate", n_layers, n_layers * variants * dev_concepts * per_concept),
+        JudgedStage(
+            "location search", "generate_locate", n_layers * variants, n_layers * variants * dev_concepts * per_concept
+        ),
         JudgedStage("scaling study", "scaling", 1, len(cells) * scaling_concepts * per_concept),
         JudgedStage(
             "robustness", "robustness", stage_shards["robustness"], attack_runs * robustness["concepts"] * per_concept
@@ -176,8 +178,8 @@ def count_workflow(config: dict) -> WorkflowCounts:
     jobs = {
         "prepare_model": 1,
         "prepare_data": 1,
-        "train_locate": n_layers,
-        "generate_locate": n_layers,
+        "train_locate": n_layers * variants,
+        "generate_locate": n_layers * variants,
         "judge": sum(stage.judge_jobs for stage in judged),
         "locate": 1,
         "train": n_methods * shards,
