@@ -366,6 +366,29 @@ def test_run_scaling_trains_each_cell_as_it_would_alone(tiny_model, tokenizer):
     assert len(expanded) == 2 * len(cells) and rows[:2] == [0, 0] and rows[-1] == len(cells) - 1
 
 
+def test_run_scaling_trains_a_cell_the_base_repeats_once(tiny_model, tokenizer, monkeypatch):
+    """With the base rates inside the grid (c_alpha 4, eta_alpha 1 here) the two cells share one
+    training run: the same vectors, and one call to train fewer than there are cells."""
+    from prosv.experiments import scaling
+
+    data = [[Example(f"Question {i}: say something.", f"Lemons lemons {i}, lemons.") for i in range(6)]]
+    base = TrainConfig(epochs=1, batch_size=3, c_alpha=4, eta_alpha=1.0, c_v=1, eta_v=0.02)
+    spec = dict(SCALING, c_alpha=[4], eta_alpha=[1.0, 10.0], sgd_c_alpha=[], transfer=None)
+    cells = X.scaling_cells(spec, base, tiny_model.config.hidden_size)
+    calls = []
+    real = scaling.train
+    monkeypatch.setattr(scaling, "train", lambda *a, **k: calls.append(a[4]) or real(*a, **k))
+    module, names, _, table = X.run_scaling(tiny_model, tokenizer, 1, "p2+s2", data, base, cells, [7], progress=False)
+    assert len(calls) == len(cells) - 1 == 3  # base = adam c4 lr1; adam c4 lr10; alpha fixed 1
+    same = names.index("joint (base rates)|7"), names.index("adam c4 lr1|7")
+    torch.testing.assert_close(module.v[same[0]], module.v[same[1]], rtol=0, atol=0)
+    assert (
+        table.set_index("cell").loc["joint (base rates)", "final_loss"]
+        == table.set_index("cell").loc["adam c4 lr1", "final_loss"]
+    )
+    assert not torch.equal(module.v[names.index("adam c4 lr10|7")], module.v[same[0]])
+
+
 def test_tuning_cells_are_the_grid_product_and_bad_grids_are_named():
     grid = {
         "c_alpha": [2, 4],

@@ -150,6 +150,30 @@ def test_sampling_is_seeded_and_batch_invariant(tiny_model, tokenizer):
     assert [x.token_ids for x in a] != [x.token_ids for x in c]
 
 
+def test_drawn_tokens_follow_the_probabilities_row_by_row():
+    """Inverse-CDF draws: each row's token frequencies match its probabilities (a chi-square bound
+    over 20,000 draws), a zero-probability token is never drawn, and a row drawn in a batch gets what
+    it gets alone from the same generator."""
+    from prosv.generation import _row_generators, draw_tokens
+
+    probs = torch.tensor([[0.5, 0.0, 0.2, 0.3], [0.05, 0.05, 0.0, 0.9]])
+    gens = _row_generators(7, [0, 1])
+    counts = torch.zeros_like(probs)
+    n = 20_000
+    for _ in range(n):
+        tokens = draw_tokens(probs, gens)
+        counts[torch.arange(2), tokens] += 1
+    assert counts[0, 1] == 0 and counts[1, 2] == 0
+    for row in range(2):
+        support = probs[row] > 0
+        expected = n * probs[row][support]
+        chi2 = float(((counts[row][support] - expected) ** 2 / expected).sum())
+        assert chi2 < 16.3, (row, counts[row], chi2)  # 99.9th percentile of chi-square, 2 degrees of freedom
+    batched = draw_tokens(probs, _row_generators(3, [0, 1]))
+    alone = [int(draw_tokens(probs[i : i + 1], _row_generators(3, [i]))[0]) for i in range(2)]
+    assert batched.tolist() == alone
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_sampling_on_cuda_stays_on_the_device_seeded_and_batch_invariant(tokenizer):
     """On a GPU each row draws from its own generator on the device (a host draw over a large

@@ -86,12 +86,22 @@ def _takes_logits_to_keep(model_class: type) -> bool:
     return "logits_to_keep" in inspect.signature(model_class.forward).parameters
 
 
+def draw_tokens(probs: torch.Tensor, generators) -> torch.Tensor:
+    """One token per row of ``probs`` [rows, vocab], each row from its own generator: the first token
+    whose cumulative probability passes one uniform draw (inverse CDF). A row's token depends on its
+    own probabilities and generator only, so a batch draws what its rows would alone; one batched
+    cumsum replaces a multinomial call per row, which took a ninth of CPU decoding time."""
+    uniform = torch.cat([torch.rand(1, generator=g, device=probs.device) for g in generators])
+    cdf = probs.cumsum(dim=-1)
+    token = torch.searchsorted(cdf, (uniform * cdf[:, -1]).unsqueeze(-1), right=True).squeeze(-1)
+    return token.clamp(max=probs.shape[-1] - 1)  # a draw rounding past the last cumulative sum
+
+
 def _next_tokens(logits: torch.Tensor, temperature: float, generators) -> torch.Tensor:
     """Greedy at temperature 0; else each row samples with its own generator (batch-invariant)."""
     if not temperature or temperature <= 0:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    return torch.stack([torch.multinomial(probs[i], 1, generator=generators[i])[0] for i in range(len(generators))])
+    return draw_tokens(torch.softmax(logits.float() / temperature, dim=-1), generators)
 
 
 @torch.no_grad()

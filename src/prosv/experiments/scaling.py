@@ -134,11 +134,15 @@ def run_scaling(
     hidden = hidden_size(model)
     cache = PrefixCache(layer)  # every cell edits the same block output: one prefix serves them all
     modules, names, frames, rows = [], [], [], []
+    trained: list[tuple[TrainConfig, object]] = []  # the base cell is often a grid cell too: trained once
     for cell in tqdm(cells, desc=f"scaling L{layer} {positions}", disable=not progress, unit="cell"):
         cfg = replace(cell.train_config(base), positions=positions)
-        res = train(
-            model, tokenizer, layer, datasets, cfg, progress=False, concept_names=list(concept_names), cache=cache
-        )
+        res = next((done for seen, done in trained if seen == cfg), None)
+        if res is None:
+            res = train(
+                model, tokenizer, layer, datasets, cfg, progress=False, concept_names=list(concept_names), cache=cache
+            )
+            trained.append((cfg, res))
         modules.append(res.module)
         names += [f"{cell.name}|{c}" for c in concept_names]
         frames.append(res.losses.assign(cell=cell.name, kind=cell.kind))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ..generation import _row_generators
+from ..generation import _row_generators, draw_tokens
 
 REPLACEMENT = "\ufffd"
 
@@ -32,7 +32,7 @@ def next_token(logits: torch.Tensor, temperature: float, top_p: float, generator
         before = ordered.cumsum(0) - ordered  # probability of the tokens ranked above each one
         ordered[before >= top_p] = 0  # the top token always stays
         probs = torch.zeros_like(probs).scatter_(0, order, ordered)
-    return int(torch.multinomial(probs, 1, generator=generator)[0])
+    return int(draw_tokens(probs[None], [generator])[0])
 
 
 class TextStream:
