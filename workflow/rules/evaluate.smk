@@ -87,6 +87,8 @@ rule judge:
     # the offline judge runs torch models too: sharing cores with a model job oversubscribes
     # OpenMP threads, which slows both down many times, so every torch job takes all cores
     threads: config["threads"]
+    # the location search's ratings gate every job after the checkpoint: before the baselines'
+    priority: lambda w: 1 if w.generation.startswith("locate/") else 0
     resources:
         mem_mb=3000,
         runtime=60,

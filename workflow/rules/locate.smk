@@ -26,6 +26,7 @@ rule train_locate:
         f"{OUT}/benchmarks/locate/train_L{{layer}}_{{positions}}.tsv"
     threads: config["threads"]
     # everything after the location checkpoint waits for the search: run it before the baselines
+    # (its judge jobs too, evaluate.smk)
     priority: 1
     resources:
         mem_mb=8000,
