@@ -119,8 +119,9 @@ def test_bad_config_is_rejected_at_parse_time(tmp_path, change, message):
     assert message in proc.stdout + proc.stderr
 
 
-def interrupt_when(path: Path, args: list[str], timeout: float = 1200) -> str:
-    """Start snakemake, press Ctrl-C (SIGINT to its process group) once `path` exists; return its output."""
+def interrupt_when(paths: list[Path], args: list[str], timeout: float = 1200) -> str:
+    """Start snakemake, press Ctrl-C (SIGINT to its process group) once every one of `paths` exists;
+    return its output."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     # a shell that started us in the background ignores SIGINT, and children inherit that: restore it
     proc = subprocess.Popen(
@@ -134,12 +135,12 @@ def interrupt_when(path: Path, args: list[str], timeout: float = 1200) -> str:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     start = time.time()
-    while not path.exists():
+    while not all(path.exists() for path in paths):
         if proc.poll() is not None:
-            raise AssertionError(f"snakemake ended before {path} appeared:\n{proc.stdout.read()[-4000:]}")
+            raise AssertionError(f"snakemake ended before {paths} appeared:\n{proc.stdout.read()[-4000:]}")
         if time.time() - start > timeout:
             os.killpg(proc.pid, signal.SIGKILL)
-            raise AssertionError(f"{path} did not appear within {timeout} s")
+            raise AssertionError(f"{paths} did not all appear within {timeout} s")
         time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=300)
@@ -152,12 +153,14 @@ def finished_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wf")
     config = write_config(tmp)
     results = tmp / "results"
-    # first only the data step; then the full run, interrupted once the location search's generations
-    # exist (its training job finished before they started; later jobs are running); then the full
-    # run again, which must resume rather than start over
+    # first only the data step; then the full run, interrupted once every location variant's
+    # generations exist (its training jobs finished before they started; later jobs are running);
+    # then the full run again, which must resume rather than start over
     snakemake(f"{results}/data/pairs.parquet", "--cores", "2", "--configfile", str(config))
+    variants = dict.fromkeys(yaml.safe_load(config.read_text())["locate"]["positions"])
     interrupted = interrupt_when(
-        results / "generations" / "locate" / "L10.parquet", ["--cores", "2", "--configfile", str(config)]
+        [results / "generations" / "locate" / "L10" / f"{p}.parquet" for p in variants],
+        ["--cores", "2", "--configfile", str(config)],
     )
     full = snakemake("--cores", "2", "--configfile", str(config))
     return tmp, config, full, interrupted
