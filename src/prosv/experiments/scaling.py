@@ -146,36 +146,39 @@ def run_scaling(
         modules.append(res.module)
         names += [f"{cell.name}|{c}" for c in concept_names]
         frames.append(res.losses.assign(cell=cell.name, kind=cell.kind))
-        # epoch means, not single steps: every cell sees the same examples in the same order, so an
-        # epoch's mean loss compares cells while one step's loss mostly reflects which batch it was
-        last = res.losses[res.losses.epoch == res.losses.epoch.max()]
-        final = res.losses.sort_values("step").groupby("concept").tail(1)
-        rows.append(
-            {
-                "cell": cell.name,
-                "kind": cell.kind,
-                "c_alpha": cell.c_alpha,
-                "eta_alpha": cell.eta_alpha,
-                "optimizer": cell.optimizer,
-                "fixed_alpha": cell.fixed_alpha,
-                "lr_scaling": cell.lr_scaling,
-                "c_v": cfg.c_v,
-                "eta_v": cfg.eta_v,
-                "lr_alpha": res.lr_alpha,
-                "lr_v": res.lr_v,
-                "epochs": cfg.epochs,
-                "batch_size": cfg.batch_size,
-                "alpha_final": float(final["alpha"].mean()),
-                "final_loss": float(last.groupby("concept").loss.mean().mean()),
-                "first_loss": float(res.losses[res.losses.epoch == 0].groupby("concept").loss.mean().mean()),
-                "layer": layer,
-                "positions": positions,
-                "hidden": hidden,
-                "diverged": bool(res.diverged),  # a cell whose loss ran away (prosv.training.loop) stays in the study
-            }
-        )
+        rows.append(_cell_row(cell, cfg, res, layer, positions, hidden))
     module = SteeringVectors.stack(modules).requires_grad_(False)
     return module, names, pd.concat(frames, ignore_index=True), pd.DataFrame(rows)
+
+
+def _cell_row(cell: ScalingCell, cfg: TrainConfig, res, layer: int, positions: str, hidden: int) -> dict:
+    """One cell's row of the cells table: its settings, rates as applied, epoch losses and final alpha."""
+    # epoch means, not single steps: every cell sees the same examples in the same order, so an
+    # epoch's mean loss compares cells while one step's loss mostly reflects which batch it was
+    last = res.losses[res.losses.epoch == res.losses.epoch.max()]
+    final = res.losses.sort_values("step").groupby("concept").tail(1)
+    return {
+        "cell": cell.name,
+        "kind": cell.kind,
+        "c_alpha": cell.c_alpha,
+        "eta_alpha": cell.eta_alpha,
+        "optimizer": cell.optimizer,
+        "fixed_alpha": cell.fixed_alpha,
+        "lr_scaling": cell.lr_scaling,
+        "c_v": cfg.c_v,
+        "eta_v": cfg.eta_v,
+        "lr_alpha": res.lr_alpha,
+        "lr_v": res.lr_v,
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "alpha_final": float(final["alpha"].mean()),
+        "final_loss": float(last.groupby("concept").loss.mean().mean()),
+        "first_loss": float(res.losses[res.losses.epoch == 0].groupby("concept").loss.mean().mean()),
+        "layer": layer,
+        "positions": positions,
+        "hidden": hidden,
+        "diverged": bool(res.diverged),  # a cell whose loss ran away (prosv.training.loop) stays in the study
+    }
 
 
 def scaling_prompts(prompts: pd.DataFrame, names: Sequence[str]) -> tuple[pd.DataFrame, list[int]]:

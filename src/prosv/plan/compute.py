@@ -348,12 +348,9 @@ def count_compute(config: dict, dims: ModelDims) -> list[ComputeStage]:
     variants = list(dict.fromkeys(locate["positions"]))
     method_of = {p: locate.get("fssv_method", locate["method"]) if p == "all" else locate["method"] for p in variants}
     locate_cfgs = [train_config(config, method_of[p], p) for p in variants]
+    locate_runs = [runs([cfg], n_dev, x) for x in config["layers"] for cfg in locate_cfgs]
     stages = [
-        ComputeStage(
-            "location search: training",
-            "train_locate",
-            [runs([cfg], n_dev, x) for x in config["layers"] for cfg in locate_cfgs],
-        ),
+        ComputeStage("location search: training", "train_locate", locate_runs),
         ComputeStage(
             "location search: generation",
             "generate_locate",
