@@ -18,8 +18,8 @@ rule train_locate:
     params:
         hp=lambda w: get_method_hp(get_locate_method(w.positions), w.positions),
         method=lambda w: get_locate_method(w.positions),
+        split="dev",
         concepts=SPLITS["dev"],
-        max_examples=config.get("train", {}).get("max_examples"),
     log:
         f"{OUT}/logs/locate/train_L{{layer}}_{{positions}}.log",
     benchmark:
@@ -33,7 +33,7 @@ rule train_locate:
         runtime=240,
         **MODEL_JOB_GPU,
     script:
-        "../scripts/train_locate.py"
+        "../scripts/train.py"
 
 
 rule generate_locate:

@@ -1,5 +1,6 @@
 """Train the vectors of one shard of a split, in one model load and shared forward passes; a killed
-job resumes from its checkpoint beside the output."""
+job resumes from its checkpoint beside the output. A location variant (rule train_locate) is the
+same job with its method and split given as params instead of wildcards."""
 
 import time
 from pathlib import Path
@@ -19,14 +20,16 @@ from prosv.training import train
 
 start_job(snakemake)
 w = snakemake.wildcards
-cfg = train_config(snakemake.config, w.method, w.positions)
+method = snakemake.params.get("method") or w.method
+split = snakemake.params.get("split") or w.split
+cfg = train_config(snakemake.config, method, w.positions)
 concepts = list(snakemake.params.concepts)
 pairs = pd.read_parquet(snakemake.input.pairs)
 datasets = concept_examples(pairs, concepts, snakemake.params.hp.get("max_examples"))
 model, tokenizer = load_configured_model(snakemake.config)
 log.info(
     "training %s at layer %s, positions %s, on %d concepts (%s pairs)",
-    w.method,
+    method,
     w.layer,
     w.positions,
     len(concepts),
@@ -38,8 +41,8 @@ result = train(model, tokenizer, int(w.layer), datasets, cfg, concept_names=conc
 save_training(
     result,
     model,
-    method=w.method,
-    split=w.split,
+    method=method,
+    split=split,
     vectors=snakemake.output.vectors,
     losses=snakemake.output.losses,
     hyperparameters=snakemake.params.hp,

@@ -9,7 +9,7 @@
 - :mod:`.loreft`: rank-1 LoReFT against PrOSV, and the hidden-state spread behind it.
 """
 
-from .location import choose_location, location_concepts, location_table, train_variant
+from .location import choose_location, location_concepts, location_table
 from .loreft import (
     compare_loreft,
     content_span,
@@ -77,7 +77,6 @@ __all__ = [
     "spread_prompts",
     "spread_stats",
     "task_user_turn",
-    "train_variant",
     "utility_conditions",
     "vector_labels",
     "vector_responses",

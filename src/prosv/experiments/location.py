@@ -11,30 +11,16 @@ separated from the runner-up (a paired comparison over the same concepts).
 from __future__ import annotations
 
 import logging
-import time
 
 import pandas as pd
 
 from .. import evaluation as E
 from ..positions import as_spec
 from ..stats import bootstrap_ci, paired_comparison
-from ..training import TrainConfig, TrainResult, train
 
 log = logging.getLogger(__name__)
 
 RATINGS = ("overall", "concept_score", "instruction_score", "fluency_score")
-
-
-def train_variant(
-    model, tokenizer, layer: int, datasets, cfg: TrainConfig, concept_names: list, progress: bool = True
-) -> tuple[TrainResult, float]:
-    """Train one placement at `layer` on every concept's data; returns (result, seconds)."""
-    t0 = time.time()
-    result = train(model, tokenizer, layer, datasets, cfg, progress=progress, concept_names=concept_names)
-    seconds = time.time() - t0
-    final = result.losses.groupby("concept").loss.last().round(4).to_dict()
-    log.info("L%d %s: %.1f s, final losses %s", layer, cfg.positions, seconds, final)
-    return result, seconds
 
 
 def location_concepts(ratings: pd.DataFrame) -> pd.DataFrame:
