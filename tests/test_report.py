@@ -482,6 +482,81 @@ def test_one_concept_gives_no_verdict():
     assert verdicts(tables)[5] == INCONCLUSIVE
 
 
+def _write_run(folder, tables, *, seed=None, dtype=None):
+    """A finished run's folder as `aggregate` leaves it: tables/*.parquet, and a vector file whose
+    metadata records the seed and dtype (as prosv's vector files do)."""
+    (folder / "tables").mkdir(parents=True)
+    for name, df in tables.items():
+        if df is not None:
+            df.to_parquet(folder / "tables" / f"{name}.parquet", index=False)
+    if seed is not None:
+        import json
+
+        from safetensors.numpy import save_file
+
+        vectors = folder / "vectors" / "m" / "L20" / "all"
+        vectors.mkdir(parents=True)
+        meta = {"hyperparameters": json.dumps({"seed": seed}), "provenance": json.dumps({"dtype": dtype})}
+        save_file({"v": np.zeros((1, 4), np.float32)}, str(vectors / "eval.safetensors"), metadata=meta)
+    return folder
+
+
+def test_verdicts_across_runs_find_the_flip_and_recompute_from_the_tables(tmp_path):
+    from prosv.report.runs import CHANGED, FLIP, SAME, compare_runs
+
+    held = _write_run(tmp_path / "held", all_tables()[0], seed=42, dtype="bfloat16")
+    against, _ = all_tables(prosv_better=False)
+    contradicted = _write_run(tmp_path / "contradicted", against, seed=43, dtype="float32")
+    noisy, _ = all_tables()
+    mc = noisy["main_concepts"].copy()
+    ff = mc.protocol == "factor_free"
+    mc.loc[ff, "overall"] = mc.loc[ff].groupby("concept_id").overall.transform("mean") + np.random.default_rng(
+        5
+    ).normal(0, 0.3, ff.sum())  # every method the same up to noise: inconclusive
+    noisy["main_concepts"] = mc
+    inconclusive = _write_run(tmp_path / "inconclusive", noisy)
+
+    table, text = compare_runs([held, contradicted], n_boot=1000, out=tmp_path / "v.md")
+    overall = table[table.comparison.str.startswith("overall score")].set_index("comparison")
+    assert set(overall["stability"]) == {FLIP}
+    assert (table.loc[~table.comparison.str.startswith("overall score"), "stability"] == SAME).all()
+    # the difference is recomputed from each run's per-concept table: the mean per-concept difference
+    ff_against = against["main_concepts"].query("protocol == 'factor_free'").set_index(["method", "concept_id"])
+    diff = (ff_against.overall["alpha_run"] - ff_against.overall["beta_run"]).mean()
+    lang = "overall score, PrOSV vs FSSV (lang)"
+    assert overall.loc[lang, "difference contradicted"] == pytest.approx(diff)
+    assert overall.loc[lang, "verdict held"] == HELD and overall.loc[lang, "verdict contradicted"] == CONTRADICTED
+    assert "held (seed 42, dtype bfloat16)" in text and "contradicted (seed 43, dtype float32)" in text
+    assert "2 flipped between held and contradicted" in text and (tmp_path / "v.md").read_text() == text
+
+    table, _ = compare_runs([held, inconclusive], ["a", "b"], n_boot=1000)
+    assert set(table.loc[table.comparison.str.startswith("overall score"), "stability"]) == {CHANGED}
+    with pytest.raises(ValueError, match="labels must differ"):
+        compare_runs([held, inconclusive], ["a", "a"])
+
+
+def test_prosv_verdicts_exits_1_on_a_flip_under_strict_and_names_a_folder_without_tables(tmp_path):
+    held = _write_run(tmp_path / "held", all_tables()[0])
+    contradicted = _write_run(tmp_path / "contradicted", all_tables(prosv_better=False)[0])
+    again = _write_run(tmp_path / "again", all_tables()[0])
+
+    def prosv(*args):
+        return subprocess.run([sys.executable, "-m", "prosv.cli", "verdicts", *map(str, args), "--n-boot", "300"],
+                              capture_output=True, text=True)  # fmt: skip
+
+    assert prosv(held, contradicted).returncode == 0
+    flipped = prosv(held, contradicted, "--strict")
+    assert flipped.returncode == 1 and "| flip |" in flipped.stdout
+    assert prosv(held, again, "--strict").returncode == 0
+    (tmp_path / "empty").mkdir()
+    missing = prosv(held, tmp_path / "empty")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == (
+        f"prosv: error: {tmp_path / 'empty'}: no tables/*.parquet (is it a run's results folder, after `aggregate`?)"
+    )
+    assert prosv(held).returncode == 2
+
+
 def test_paper_column_follows_the_model():
     assert paper_model("gemma-2-9b-it") == ("G9B", True)
     assert paper_model("Qwen/Qwen2.5-32B-Instruct") == ("Q32B", True)

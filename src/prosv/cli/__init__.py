@@ -1,5 +1,5 @@
 """`prosv` command line: prepare the embedded model, inspect positions, train one concept, generate, judge, serve,
-plan a workflow run.
+plan a workflow run, compare the verdicts of several runs.
 
 Every user error prints one line, ``prosv: error: <what>: <problem>``, and exits 2 (``--debug`` shows
 the traceback instead). One module per command; each has ``add(subparsers)``.
@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 
-from . import generate, judge, model, plan, serve, train
+from . import generate, judge, model, plan, serve, train, verdicts
 from .errors import UserError, is_user_error
 from .generate import concept_index
 from .help import EPILOG, HelpFormatter
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     add = sub.add_parser
     sub.add_parser = lambda name, **kw: add(name, formatter_class=HelpFormatter, **kw)  # every command shows defaults
-    for command in (model, train, generate, judge, serve, plan):
+    for command in (model, train, generate, judge, serve, plan, verdicts):
         command.add(sub)
     return p
 
