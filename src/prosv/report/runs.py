@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from ..files import write_text
-from ..stats import CONTRADICTED, HELD
+from ..stats import CONTRADICTED, HELD, NOT_MEASURED
 from .claims import comparisons
 from .text import markdown
 
-SAME, CHANGED, FLIP, UNMEASURED = "same", "changed", "flip", "not measured"
+SAME, CHANGED, FLIP = "same", "changed", "flip"
 KEY = ["claim", "comparison"]
 
 
@@ -57,7 +57,7 @@ def stability(verdicts: Sequence[str]) -> str:
     agree, else ``changed`` (``not measured`` when no run measured it)."""
     seen = set(verdicts)
     if not seen:
-        return UNMEASURED
+        return NOT_MEASURED
     if {HELD, CONTRADICTED} <= seen:
         return FLIP
     return SAME if len(seen) == 1 else CHANGED
@@ -78,7 +78,7 @@ def verdicts_across(runs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         wide = wide.merge(part, on=KEY, how="left", sort=False)
     verdict_cols = [f"verdict {label}" for label in runs]
     wide["stability"] = [
-        stability([v for v in row if isinstance(v, str) and v != UNMEASURED]) for row in wide[verdict_cols].values
+        stability([v for v in row if isinstance(v, str) and v != NOT_MEASURED]) for row in wide[verdict_cols].values
     ]
     return wide
 
@@ -86,7 +86,7 @@ def verdicts_across(runs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 def _cell(row, label: str, show_b: bool) -> str:
     verdict = row[f"verdict {label}"]
     if not isinstance(verdict, str) or row[f"n {label}"] == 0:
-        return UNMEASURED
+        return NOT_MEASURED
     d, lo, hi = row[f"difference {label}"], row[f"ci_low {label}"], row[f"ci_high {label}"]
     text = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}], n {int(row[f'n {label}'])}, {verdict}"
     if verdict in (HELD, CONTRADICTED):
@@ -117,7 +117,7 @@ def across_markdown(table: pd.DataFrame, labels: Sequence[str], settings: Mappin
         )
     counts = table["stability"].value_counts()
     flips = table.loc[table["stability"] == FLIP, "comparison"].tolist()
-    measured = len(table) - counts.get(UNMEASURED, 0)
+    measured = len(table) - counts.get(NOT_MEASURED, 0)
     line = (
         f"{measured} comparisons measured over {len(labels)} runs: {counts.get(SAME, 0)} kept one verdict, "
         f"{counts.get(CHANGED, 0)} changed between held or contradicted and inconclusive, "
