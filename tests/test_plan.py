@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
 PAPER_CONFIG = REPO / "config" / "paper" / "gemma-2-2b-it_L10.yaml"
 
-# rules whose jobs hang on the location choice: a dry run before the locate checkpoint cannot list them
-# (the baselines' do not: their merge_ratings jobs are counted apart)
+# rules whose jobs hang on the location choice: a dry run before the locate checkpoint cannot list them,
+# except the baselines' and those of a method whose location is fixed (FSSV when one layer is searched)
 AFTER_CHOICE = {
     "train",
     "merge_vectors",
@@ -108,11 +108,20 @@ def write_config(tmp_path: Path, base: Path = TEST_CONFIG, **changes) -> Path:
 def test_jobs_before_the_location_choice_match_a_dry_run(config, tmp_path):
     cfg = load_config(config)
     plan = make_plan(cfg)
+    methods = cfg["methods"]
+    # a method's jobs need no choice when its positions are its own and one layer is searched
+    fixed = {m for m, spec in methods.items() if spec["positions"] != "located" and len(cfg["layers"]) == 1}
+    posthoc = {m for m, spec in methods.items() if spec.get("posthoc_factor")}
+    # every method has the same jobs per rule (the grid's: every posthoc method): the fixed ones' share
+    # (not merge_vectors: its merged file is read by utility, robustness and the figures, after the choice)
+    share = {rule: len(fixed) / len(methods) for rule in ("train", "generate")}
+    share |= dict.fromkeys(("generate_grid", "merge_grid_ratings"), len(fixed & posthoc) / max(len(posthoc), 1))
     expected = {rule: n for rule, n in plan.jobs.items() if rule not in AFTER_CHOICE}
-    expected["judge"] -= sum(stage.judge_jobs for stage in plan.judged if stage.rule in AFTER_CHOICE)
+    expected |= {rule: round(plan.jobs[rule] * share[rule]) for rule in share if rule in plan.jobs}
+    expected["judge"] -= sum(round(s.judge_jobs * (1 - share[s.rule])) for s in plan.judged if s.rule in share)
     # the baselines need no location: they are listed, and run while the location search trains
-    expected["merge_ratings"] = len(cfg["evaluate"]["baselines"])
-    assert job_counts(dry_run(write_config(tmp_path, config))) == expected
+    expected["merge_ratings"] = len(fixed) + len(cfg["evaluate"]["baselines"])
+    assert job_counts(dry_run(write_config(tmp_path, config))) == {rule: n for rule, n in expected.items() if n}
 
 
 def test_every_job_past_the_location_choice_matches_a_dry_run(tmp_path):

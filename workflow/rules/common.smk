@@ -162,9 +162,34 @@ def get_choice():
         return json.load(f)
 
 
+# Priorities on a machine with few cores (a cluster runs everything at once): the jobs that run
+# longest and gate the end (simpo trainings, twice lang's cost; the scaling study; utility) start
+# first, before the location search (priority 1, which gates most jobs) and the rest (0). Measured
+# on the embedded study: the simpo FSSV training started last and ran alone for half an hour.
+LONG_JOB_PRIORITY = 2
+
+
+def get_train_priority(wildcards):
+    return LONG_JOB_PRIORITY if METHODS[wildcards.method].get("loss") == "simpo" else 0
+
+
+def get_fixed_location(method):
+    """(layer, positions) of a main-table method that the location search cannot change: its positions
+    are its own (not `located`) and one layer is searched; None when the choice decides it."""
+    from prosv.jobs import LOCATED
+
+    positions = METHODS[method]["positions"]
+    if positions == LOCATED or len(config["layers"]) != 1:
+        return None
+    return config["layers"][0], positions
+
+
 def get_main_location(method):
     """Layer and positions of a main-table method: the chosen layer; the chosen positions for a method
     whose positions are `located`, its own positions otherwise."""
+    fixed = get_fixed_location(method)
+    if fixed is not None:
+        return fixed
     from prosv.jobs import LOCATED
 
     choice = get_choice()
@@ -172,21 +197,24 @@ def get_main_location(method):
     return choice["layer"], choice["positions"] if positions == LOCATED else positions
 
 
-def get_baseline_ratings(wildcards=None):
-    """The baselines' rating files. Apart from get_main_ratings, so that the DAG holds them before the
-    location checkpoint has run and they fill the cores the location search leaves idle."""
-    return [f"{OUT}/ratings/baseline/{b}/eval.parquet" for b in config["evaluate"]["baselines"]]
+def _method_ratings(method):
+    layer, positions = get_main_location(method)
+    stem = f"{OUT}/ratings/{method}/L{layer}/{positions}/eval"
+    return [f"{stem}.parquet", *([f"{stem}.grid.parquet"] if METHODS[method].get("posthoc_factor") else [])]
 
 
-def get_main_ratings(wildcards=None):
-    """The methods' rating files of the main table (needs the location choice)."""
-    files = []
-    for method in METHODS:
-        layer, positions = get_main_location(method)
-        files.append(f"{OUT}/ratings/{method}/L{layer}/{positions}/eval.parquet")
-        if METHODS[method].get("posthoc_factor"):
-            files.append(f"{OUT}/ratings/{method}/L{layer}/{positions}/eval.grid.parquet")
-    return files
+def get_fixed_ratings(wildcards=None):
+    """The rating files that need no location choice: the baselines', and those of methods whose
+    location is fixed (FSSV at the one searched layer). Apart from get_placed_ratings, so that the DAG
+    holds them before the location checkpoint has run: FSSV's training, the longest with simpo, starts
+    beside the search instead of after it."""
+    fixed = [f for method in METHODS if get_fixed_location(method) is not None for f in _method_ratings(method)]
+    return [f"{OUT}/ratings/baseline/{b}/eval.parquet" for b in config["evaluate"]["baselines"]] + fixed
+
+
+def get_placed_ratings(wildcards=None):
+    """The rating files of the methods the location choice places (needs the checkpoint)."""
+    return [f for method in METHODS if get_fixed_location(method) is None for f in _method_ratings(method)]
 
 
 def get_locate_method(positions):

@@ -17,8 +17,8 @@ rule aggregate:
     conda:
         "../envs/prosv.yaml"
     input:
-        baselines=get_baseline_ratings,
-        ratings=get_main_ratings,
+        fixed=get_fixed_ratings,
+        placed=get_placed_ratings,
         main_losses=get_main_losses,
         locate_losses=get_locate_losses,
         accuracy=f"{OUT}/utility/accuracy.parquet",

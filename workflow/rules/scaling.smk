@@ -26,6 +26,7 @@ rule scaling:
     benchmark:
         f"{OUT}/benchmarks/scaling.tsv"
     threads: config["threads"]
+    priority: LONG_JOB_PRIORITY
     resources:
         mem_mb=8000,
         runtime=240,

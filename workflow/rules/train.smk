@@ -20,6 +20,7 @@ rule train:
     benchmark:
         f"{OUT}/benchmarks/train/{{method}}_L{{layer}}_{{positions}}_{{split}}.{{shard}}.tsv"
     threads: config["threads"]
+    priority: get_train_priority
     resources:
         mem_mb=8000,
         runtime=120,

@@ -26,6 +26,7 @@ rule utility:
     benchmark:
         f"{OUT}/benchmarks/utility.{{shard}}.tsv"
     threads: config["threads"]
+    priority: LONG_JOB_PRIORITY
     resources:
         mem_mb=6000,
         runtime=120,

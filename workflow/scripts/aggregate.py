@@ -15,7 +15,7 @@ inp, out, params = snakemake.input, snakemake.output, snakemake.params
 boot = dict(n_boot=int(params.n_boot), seed=int(params.seed))
 read = pd.read_parquet
 
-ratings = [read(p) for p in [*inp.baselines, *inp.ratings]]
+ratings = [read(p) for p in [*inp.fixed, *inp.placed]]
 concepts = T.build_concept_scores(ratings)
 tables = {
     "main_concepts": concepts,
