@@ -37,19 +37,17 @@ def run_settings(run: str | Path) -> dict[str, str]:
     values differ between vector files lists them all."""
     from safetensors import safe_open
 
-    seeds, dtypes = {}, {}
-    for path in sorted((Path(run) / "vectors").glob("**/*.safetensors")):
-        if ".shards" in path.parent.name:  # a shard repeats its merged file
-            continue
+    from ..provenance import combined, recorded
+
+    paths = [p for p in sorted((Path(run) / "vectors").glob("**/*.safetensors")) if ".shards" not in p.parent.name]
+    seeds = {}  # a shard repeats its merged file: merged files only
+    for path in paths:
         with safe_open(str(path), framework="numpy") as f:
-            meta = f.metadata() or {}
-        seed = json.loads(meta.get("hyperparameters") or "{}").get("seed")
-        dtype = json.loads(meta.get("provenance") or "{}").get("dtype")
+            seed = json.loads((f.metadata() or {}).get("hyperparameters") or "{}").get("seed")
         if seed is not None:
             seeds[str(seed)] = None
-        if dtype:
-            dtypes[dtype] = None
-    return {k: " / ".join(v) for k, v in (("seed", seeds), ("dtype", dtypes)) if v}
+    dtype = combined(recorded(paths)).get("dtype")
+    return {k: v for k, v in (("seed", " / ".join(seeds)), ("dtype", dtype)) if v}
 
 
 def stability(verdicts: Sequence[str]) -> str:
