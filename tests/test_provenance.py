@@ -34,7 +34,32 @@ def test_the_record_names_device_dtype_versions_and_cpu_features():
     assert set(rec["cpu_flags"].split()) == {f for f in P.CPU_FLAGS if f in flags} or rec["cpu_flags"].startswith(
         "none"
     )
-    assert rec["native_bf16"] == ("yes" if {"avx512_bf16", "amx_bf16"} & flags else "no")
+    native = {"avx512_bf16", "amx_bf16"} & flags and torch.backends.cpu.get_cpu_capability() == "AVX512"
+    assert rec["kernels"] == torch.backends.cpu.get_cpu_capability()
+    assert rec["native_bf16"] == ("yes" if native else "no")
+
+
+LOWERED = """
+import json, torch
+from prosv import models, provenance
+print(json.dumps([provenance.describe("cpu"), str(models.default_dtype("cpu"))]))
+"""
+
+
+@pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() != "AVX512", reason="needs a CPU whose kernels use AVX512")
+def test_kernels_lowered_to_avx2_count_as_an_avx2_only_machine():
+    """ATEN_CPU_CAPABILITY=avx2 makes torch emulate bf16 even where the CPU has it: the run is then an AVX2-only
+    machine's, so auto picks fp32 and the record says why, whatever the CPU's flags."""
+    import json
+
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
+    env.pop("PROSV_CPU_DTYPE", None)
+    out = subprocess.run(
+        [sys.executable, "-c", LOWERED], env=env, capture_output=True, text=True, timeout=300, check=True
+    )
+    record, dtype = json.loads(out.stdout.splitlines()[-1])
+    assert record["kernels"] == "AVX2" and record["native_bf16"] == "no" and dtype == "torch.float32"
+    assert "no native bf16" in out.stderr
 
 
 def _trained(tiny_model, tokenizer):
@@ -72,7 +97,7 @@ def test_vector_files_record_what_made_them_and_stay_byte_identical(tiny_model, 
     rec = meta["provenance"]
     assert rec["device"] == "cpu" and rec["dtype"] == str(next(tiny_model.parameters()).dtype).split(".")[1]
     assert rec["torch"] == torch.__version__ and rec["transformers"] == transformers.__version__
-    assert {"cpu", "cores", "cpu_flags", "native_bf16"} <= set(rec)
+    assert {"cpu", "cores", "cpu_flags", "kernels", "native_bf16"} <= set(rec)
     assert meta["concept_names"] == '["owls"]' and meta["concepts"] == [7]
 
 

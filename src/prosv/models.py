@@ -98,7 +98,8 @@ def _warn_fp32_fallback() -> None:
     if not _warned_fallback:
         _warned_fallback = True
         log.warning(
-            "this CPU has no native bf16 (no avx512_bf16 or amx_bf16): the model runs in fp32, up to %.1fx "
+            "no native bf16 here (no avx512_bf16 or amx_bf16, or torch's kernels below AVX512): the model runs "
+            "in fp32, up to %.1fx "
             "the time of a bf16 run on a CPU that has it, and its numbers differ slightly from a bf16 run's "
             "(set PROSV_CPU_DTYPE=float32 to choose fp32 knowingly and silence this)",
             FP32_COST,
