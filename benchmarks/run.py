@@ -33,6 +33,7 @@ BENCHMARKS = [
     "dtype",
     "serve",
     "judge_throughput",
+    "judge_dtype",
     "gate",
     "gate_written",
     "writer",

@@ -401,6 +401,31 @@ def test_offline_judge_is_deterministic_and_parsable(offline_judge, heldout):
             assert J.parse_rating(r.raw[axis]) == getattr(r, axis)
 
 
+def test_the_judge_computes_in_fp32_where_the_model_under_test_does(monkeypatch):
+    """Emulated bf16 costs several times fp32, so a run in fp32 judges in fp32, under its own judge id."""
+    from prosv.judges.offline.judge import run_dtype
+
+    monkeypatch.setenv("PROSV_CPU_DTYPE", "float32")
+    fp32 = J.OfflineJudge(cache=False)
+    assert fp32.lm_dtype == fp32.embedding_dtype == "float32" and run_dtype("float16") == "float16"
+    monkeypatch.setenv("PROSV_CPU_DTYPE", "bfloat16")
+    bf16 = J.OfflineJudge(cache=False)
+    assert bf16.lm_dtype == bf16.embedding_dtype == "bfloat16"
+    assert fp32.judge_id != bf16.judge_id, "the two never share cached ratings"
+    assert J.OfflineJudge(cache=False, dtype="float32").judge_id == fp32.judge_id
+
+
+@pytest.mark.slow
+def test_the_judge_in_the_other_dtype_gives_nearly_the_same_ratings(offline_judge, heldout):
+    """fp32 from the same bf16 weights, against the calibrated bf16 (or the reverse on a CPU without bf16)."""
+    df, rated = heldout
+    other = "float32" if offline_judge.lm_dtype == "bfloat16" else "bfloat16"
+    again = J.OfflineJudge(cache=False, dtype=other).rate_dataframe(df)
+    for axis, col in zip(J.AXES, J.RATING_COLUMNS):
+        same = (again[col].to_numpy() == rated[col].to_numpy()).mean()
+        assert same >= 0.9, (axis, same)
+
+
 @pytest.mark.slow
 def test_offline_judge_rerun_is_served_from_cache(offline_judge, tmp_path):
     items = ITEMS + [ITEMS[0]]  # a duplicate in the batch is computed once

@@ -38,6 +38,21 @@ FEATURE_VERSION = "offline-features-v1"
 DEFAULT_THRESHOLDS = Path(__file__).with_name("thresholds.json")
 
 
+def run_dtype(calibrated: str) -> str:
+    """The dtype the judge's models compute in: the one it was calibrated in, except bf16 where the model
+    under test runs in fp32 (no native bf16, or PROSV_CPU_DTYPE=float32). Emulated bf16 costs several
+    times fp32 there, and the 262k-word head of the fluency LM made judging most of a run's time; fp32
+    from the same bf16 weights rates nearly the same (benchmarks/judge_dtype.py). The dtype is part of
+    the judge's id, so the two never share cached ratings."""
+    import torch
+
+    from ...models import default_dtype
+
+    if calibrated == "bfloat16" and default_dtype("cpu") == torch.float32:
+        return "float32"
+    return calibrated
+
+
 class OfflineJudge(Judge):
     """Deterministic CPU judge: embeddings for concept and instruction, an independent LM and text
     statistics for fluency, calibrated ordinal models for all three (see the module docstring).
@@ -57,7 +72,9 @@ class OfflineJudge(Judge):
         batch_size: int = 32,
         cache: JudgeCache | str | Path | bool | None = None,
         lm_dir: str | Path | None = None,
+        dtype: str | None = None,
     ):
+        """``dtype``: what its models compute in; None: the calibrated dtype, through :func:`run_dtype`."""
         super().__init__(cache)
         if thresholds is None:
             thresholds = DEFAULT_THRESHOLDS
@@ -74,8 +91,8 @@ class OfflineJudge(Judge):
         lm_cfg = self.config.get("fluency_lm", {})
         self.fluency_lm = fluency_lm or lm_cfg.get("name", DEFAULT_FLUENCY_LM)
         self.lm_max_tokens = int(lm_max_tokens or lm_cfg.get("max_tokens", DEFAULT_LM_MAX_TOKENS))
-        self.lm_dtype = lm_cfg.get("dtype", "bfloat16")
-        self.embedding_dtype = self.config.get("embedding_dtype", "bfloat16")
+        self.lm_dtype = dtype or run_dtype(lm_cfg.get("dtype", "bfloat16"))
+        self.embedding_dtype = dtype or run_dtype(self.config.get("embedding_dtype", "bfloat16"))
         if self.config.get("axes") and (
             self.fluency_lm != lm_cfg.get("name")
             or self.lm_max_tokens != int(lm_cfg.get("max_tokens", DEFAULT_LM_MAX_TOKENS))
