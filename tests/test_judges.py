@@ -408,6 +408,7 @@ def test_the_judge_computes_in_fp32_where_the_model_under_test_does(monkeypatch)
     monkeypatch.setenv("PROSV_CPU_DTYPE", "float32")
     fp32 = J.OfflineJudge(cache=False)
     assert fp32.lm_dtype == fp32.embedding_dtype == "float32" and run_dtype("float16") == "float16"
+    assert fp32.describe()["dtype"] == "float32", "the ratings' judge_stats.json say which"
     monkeypatch.setenv("PROSV_CPU_DTYPE", "bfloat16")
     bf16 = J.OfflineJudge(cache=False)
     assert bf16.lm_dtype == bf16.embedding_dtype == "bfloat16"

@@ -126,6 +126,7 @@ class OfflineJudge(Judge):
             "fluency_lm": self.fluency_lm,
             "fluency_lm_source": FLUENCY_LMS.get(self.fluency_lm),
             "lm_max_tokens": self.lm_max_tokens,
+            "dtype": self.lm_dtype,
             "embedding_model": "all-MiniLM-L6-v2 (" + EMBEDDING_PACKAGE + ")",
             "thresholds": str(self.thresholds_path) if self.thresholds_path else None,
         }
