@@ -159,6 +159,8 @@ def machine() -> dict[str, str]:
     """What RESULTS.md says about where the numbers come from."""
     import transformers
 
+    from prosv.provenance import kernels
+
     cpu = platform.processor() or "unknown"
     family = model = ""
     flags: list[str] = []
@@ -191,7 +193,7 @@ def machine() -> dict[str, str]:
         "cpu": cpu,
         "cores": str(os.cpu_count()),
         "cpu features": ", ".join(wide) or "none of avx2, avx512f, avx512_bf16, amx_bf16",
-        "torch kernels": torch.backends.cpu.get_cpu_capability(),  # AVX2 under ATEN_CPU_CAPABILITY=avx2
+        "torch kernels": kernels(),
         "device": device,
         "python": platform.python_version(),
         "torch": torch.__version__,

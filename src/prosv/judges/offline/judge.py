@@ -39,8 +39,8 @@ DEFAULT_THRESHOLDS = Path(__file__).with_name("thresholds.json")
 
 
 def run_dtype(calibrated: str) -> str:
-    """The dtype the judge's models compute in: the one it was calibrated in, except bf16 where the model
-    under test runs in fp32 (no native bf16, or PROSV_CPU_DTYPE=float32). Emulated bf16 costs several
+    """The dtype the judge's models compute in (always on the CPU): the one it was calibrated in, except bf16
+    where this CPU runs models in fp32 (no native bf16, or PROSV_CPU_DTYPE=float32). Emulated bf16 costs several
     times fp32 there, and the 262k-word head of the fluency LM made judging most of a run's time; fp32
     from the same bf16 weights rates nearly the same (benchmarks/judge_dtype.py). The dtype is part of
     the judge's id, so the two never share cached ratings."""
