@@ -5,31 +5,40 @@ import sys
 
 import pytest
 
-# Allocates and frees the same 16 MB buffers 50 times, as training passes do, and prints the minor
-# page faults this caused: freed memory handed back to the kernel has to be faulted in again.
-FAULTS = """
-import resource, sys, torch
+# Allocates and frees the same 16 MB buffers 50 times, as training passes do, and prints how many
+# bytes of resident memory each free handed back to the kernel: those pages have to be faulted in
+# again on the next pass. Resident memory, not the page-fault count: the host adds faults of its own
+# (automatic NUMA balancing's hinting faults, for one) on memory that was never handed back, and a
+# CI run counted 7848 with the tuning on where this machine counts 0.
+RETURNED = """
+import os, sys, torch
 if sys.argv[1] == "keep":
     from prosv.jobs import keep_freed_memory
     assert keep_freed_memory()
+page = os.sysconf("SC_PAGE_SIZE")
+def resident():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * page
 x = torch.randn(8, 109, 576)
 for _ in range(3):
     (x.repeat(1, 1, 8) * 2).sum()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+returned = 0
 for _ in range(50):
     y = x.repeat(1, 1, 8)
     z = y * 2
+    before = resident()
     del y, z
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    returned += max(0, before - resident())
+print(returned)
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
-def test_kept_freed_memory_is_reused_without_page_faults():
-    def faults(mode):
-        out = subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True)
+def test_kept_freed_memory_stays_resident_for_the_next_pass():
+    def returned(mode):
+        out = subprocess.run([sys.executable, "-c", RETURNED, mode], capture_output=True, text=True, check=True)
         return int(out.stdout.split()[-1])
 
-    default, kept = faults("default"), faults("keep")
-    assert default > 10_000  # glibc's defaults: each 16 MB buffer comes back from the kernel page by page
-    assert kept < default / 100
+    default, kept = returned("default"), returned("keep")
+    assert default > 16 << 20  # glibc's defaults: over 50 passes, more than a buffer's worth goes back
+    assert kept < 1 << 20
