@@ -311,9 +311,10 @@ def test_tune_target_ranks_every_cell_and_writes_the_winners_as_recommended_sett
 def test_sharded_run_gives_the_unsharded_tables(tmp_path_factory):
     """concepts_per_job cuts training, generation, judging, utility and robustness into shards; the
     merged vectors, loss logs, rating, accuracy and attack tables equal those of one job per split.
-    In float32: in bfloat16 a generation batch's shape (which concepts share it) can move a row's
-    logits in the last bit and so, rarely, change a sampled token (seen at 1 of 6 responses here);
-    the vectors are the same bytes in both."""
+    A generation batch holds one concept's rows (batch size = instructions per concept), so no batch
+    changes shape when concepts move between jobs: a batch's shape can move a row's logits in the
+    last bit and so, rarely, change a sampled token (seen at 1 of 6 responses in bfloat16, and in
+    float32 on AVX2 kernels). In float32 because training's bfloat16 rounding is a second such source."""
     import shutil
 
     from prosv.vectors import load_vectors
@@ -322,6 +323,7 @@ def test_sharded_run_gives_the_unsharded_tables(tmp_path_factory):
     for name, per_job in (("whole", None), ("sharded", 2)):
         tmp = tmp_path_factory.mktemp(name)
         changes = {"data.eval_concepts": [4, 5, 6], "concepts_per_job": per_job, "dtype": "float32"}
+        changes["evaluate.batch_size"] = yaml.safe_load(TEST_CONFIG.read_text())["evaluate"]["instructions_per_concept"]
         # utility and robustness on every evaluation concept (two shards); the two methods the location search needs
         changes.update({"utility.concepts": 3, "robustness.concepts": 3})
         methods = yaml.safe_load(TEST_CONFIG.read_text())["methods"]
