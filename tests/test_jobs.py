@@ -7,9 +7,9 @@ import pytest
 
 # Allocates and frees the same 16 MB buffers 50 times, as training passes do, and prints how many
 # bytes of resident memory each free handed back to the kernel: those pages have to be faulted in
-# again on the next pass. Resident memory, not the page-fault count: the host adds faults of its own
-# (automatic NUMA balancing's hinting faults, for one) on memory that was never handed back, and a
-# CI run counted 7848 with the tuning on where this machine counts 0.
+# again on the next pass. Resident memory, not the page-fault count: a host can add faults of its own
+# on memory that was never handed back (automatic NUMA balancing's hinting faults would be such), and
+# a CI run counted 7848 with the tuning on where our 2-core machine counts 0.
 RETURNED = """
 import os, sys, torch
 if sys.argv[1] == "keep":

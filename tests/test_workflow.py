@@ -314,20 +314,21 @@ def test_sharded_run_gives_the_unsharded_tables(tmp_path_factory):
     A generation batch holds one concept's rows (batch size = instructions per concept), so no batch
     changes shape when concepts move between jobs: a batch's shape can move a row's logits in the
     last bit and so, rarely, change a sampled token (seen at 1 of 6 responses in bfloat16, and in
-    float32 on AVX2 kernels). In float32 because training's bfloat16 rounding is a second such source."""
+    float32 on AVX2 kernels). In float32, where it has passed so; bfloat16 with one concept per batch
+    was not tried."""
     import shutil
 
     from prosv.vectors import load_vectors
 
+    base = yaml.safe_load(TEST_CONFIG.read_text())
     runs = {}
     for name, per_job in (("whole", None), ("sharded", 2)):
         tmp = tmp_path_factory.mktemp(name)
         changes = {"data.eval_concepts": [4, 5, 6], "concepts_per_job": per_job, "dtype": "float32"}
-        changes["evaluate.batch_size"] = yaml.safe_load(TEST_CONFIG.read_text())["evaluate"]["instructions_per_concept"]
+        changes["evaluate.batch_size"] = base["evaluate"]["instructions_per_concept"]
         # utility and robustness on every evaluation concept (two shards); the two methods the location search needs
         changes.update({"utility.concepts": 3, "robustness.concepts": 3})
-        methods = yaml.safe_load(TEST_CONFIG.read_text())["methods"]
-        changes["methods"] = {m: methods[m] for m in ("prosv_lang", "fssv_lang")}
+        changes["methods"] = {m: base["methods"][m] for m in ("prosv_lang", "fssv_lang")}
         config = write_config(tmp, **changes)
         results = tmp / "results"
         if name == "sharded":  # the same data: only the per-concept stages differ
