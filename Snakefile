@@ -42,5 +42,6 @@ include: "workflow/rules/tune.smk"
 rule all:
     input:
         f"{OUT}/SUMMARY.md",
+        f"{OUT}/data/pairs.parquet",
         get_task_target(),
     default_target: True

@@ -47,8 +47,17 @@ AFTER_CHOICE = {
     "merge_ratings",
     "merge_grid_ratings",
 }
-# the location search's rules, up to and including the checkpoint (its judge jobs rate ratings/locate/)
-LOCATION_SEARCH = {"prepare_model", "prepare_data", "train_locate", "generate_locate", "locate"}
+# the location search's rules, up to and including the checkpoint (its judge jobs rate ratings/locate/),
+# and the data step's, which run before it
+LOCATION_SEARCH = {
+    "prepare_model",
+    "prepare_concepts",
+    "prepare_data",
+    "merge_pairs",
+    "train_locate",
+    "generate_locate",
+    "locate",
+}
 
 
 def dry_run(config: Path) -> str:

@@ -371,7 +371,8 @@ def test_sharded_run_gives_the_unsharded_tables(tmp_path_factory):
 
 def test_the_embedded_study_is_the_default_on_more_concepts():
     """config/embedded-study.yaml changes only where results go and how many concepts each stage
-    uses, and adds the simpo pair: its verdicts are about the default's methods and settings."""
+    uses, adds the simpo pair and widens the scaling grid: its verdicts are about the default's
+    methods and settings."""
 
     def flat(node, prefix=""):
         if isinstance(node, dict):
@@ -395,6 +396,11 @@ def test_the_embedded_study_is_the_default_on_more_concepts():
         "robustness.concepts",
         "compare_loreft.concepts",
         "scaling.concepts",
+        "scaling.c_alpha",
+        "scaling.eta_alpha",
     }
+    # the default's scaling grid is a corner of the study's, and holds the cells claim 1 compares
+    for key in ("scaling.c_alpha", "scaling.eta_alpha"):
+        assert set(default[key]) < set(study[key]) and min(default[key]) == min(study[key]), key
     assert set(default["data.eval_concepts"]) < set(study["data.eval_concepts"])
     assert len(study["data.eval_concepts"]) >= 24 and len(study["data.dev_concepts"]) >= 3

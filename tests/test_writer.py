@@ -150,3 +150,28 @@ def test_the_judge_filter_keeps_only_responses_rated_on_concept(embedded):
     exemplar = judged[judged.source == "exemplar"]
     assert exemplar.concept_rating.tolist() == [1.0] and bool(exemplar.keep.all())
     assert plain.concept_rating.isna().all()
+
+
+def test_a_concepts_responses_do_not_depend_on_the_concepts_written_beside_it(tiny_model, tokenizer):
+    """One data job per split: a concept written alone gets the rows it gets beside another concept
+    (its draws are keyed by concept, instruction and attempt, not by its place in the call). One prompt
+    per batch, so that no batch changes shape between the two calls."""
+    instr = pd.DataFrame({"instruction_id": range(5), "instruction": [f"Tell me about day {i}." for i in range(5)]})
+    kw = dict(per_concept=3, max_new_tokens=6, seed=4, batch_size=1, progress=False, attempts=2, temperature=1.0)
+    both = W.write_concept_responses(tiny_model, tokenizer, concepts(), instr, **kw)
+    for cid in (3, 7):
+        alone = W.write_concept_responses(tiny_model, tokenizer, concepts()[concepts().concept_id == cid], instr, **kw)
+        pd.testing.assert_frame_equal(alone, both[both.concept_id == cid].reset_index(drop=True))
+    # and the draws are the row's own: the same instruction under the two concepts is sampled differently
+    assert len(set(both.response)) == len(both)
+
+
+def test_without_neutral_responses_the_concept_responses_stay_the_same(tiny_model, tokenizer):
+    """`neutral=False` (no simpo loss configured) skips the greedy neutral answers and changes nothing else."""
+    instr = pd.DataFrame({"instruction_id": range(4), "instruction": [f"Tell me about day {i}." for i in range(4)]})
+    ex = pd.DataFrame({"concept_id": [3], "instruction": ["Say hi."], "response": ["Hi from the owl."]})
+    kw = dict(per_concept=3, max_new_tokens=6, seed=1, batch_size=4, progress=False, exemplars=ex, attempts=2)
+    full = W.write_concept_responses(tiny_model, tokenizer, concepts(), instr, **kw)
+    lean = W.write_concept_responses(tiny_model, tokenizer, concepts(), instr, neutral=False, **kw)
+    assert full.neutral_response.notna().all() and lean.neutral_response.isna().all()
+    pd.testing.assert_frame_equal(lean.drop(columns="neutral_response"), full.drop(columns="neutral_response"))

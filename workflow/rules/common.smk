@@ -110,6 +110,16 @@ def get_writer_judge():
     return config["judge"] if writer.get("min_concept_rating") is not None else None
 
 
+def get_writes_neutral():
+    """Whether the data step writes the model's concept-neutral answers: only the simpo loss reads them."""
+    return any(entry["loss"] == "simpo" for entry in METHODS.values())
+
+
+def get_pairs_path(split):
+    """A split's training pairs (one data job per split)."""
+    return f"{OUT}/data/pairs/{split}.parquet"
+
+
 def get_method_hp(method, positions=None):
     """Hyper-parameters that define a training job: rerun when any of them changes. A `located`
     method without explicit positions keeps the keyword (the job reads the choice file itself)."""

@@ -6,7 +6,7 @@ rule compare_loreft:
         "../envs/prosv.yaml"
     input:
         model=get_model_flag(),
-        pairs=f"{OUT}/data/pairs.parquet",
+        pairs=get_pairs_path("eval"),
         choice=get_choice_path(),
     output:
         losses=f"{OUT}/compare/loreft_losses.parquet",

@@ -11,7 +11,7 @@ rule train_locate:
         "../envs/prosv.yaml"
     input:
         model=get_model_flag(),
-        pairs=f"{OUT}/data/pairs.parquet",
+        pairs=get_pairs_path("dev"),
     output:
         vectors=f"{OUT}/locate/L{{layer}}/{{positions}}.safetensors",
         losses=f"{OUT}/locate/L{{layer}}/{{positions}}.losses.parquet",

@@ -6,7 +6,7 @@ rule scaling:
         "../envs/prosv.yaml"
     input:
         model=get_model_flag(),
-        pairs=f"{OUT}/data/pairs.parquet",
+        pairs=get_pairs_path("dev"),
         concepts=f"{OUT}/data/concepts.parquet",
         instructions=f"{OUT}/data/eval_instructions.parquet",
         choice=get_choice_path(),

@@ -8,7 +8,7 @@ rule train:
         "../envs/prosv.yaml"
     input:
         model=get_model_flag(),
-        pairs=f"{OUT}/data/pairs.parquet",
+        pairs=lambda w: get_pairs_path(w.split),
     output:
         vectors=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.shards/{{shard}}.safetensors",
         losses=f"{OUT}/vectors/{{method}}/L{{layer}}/{{positions}}/{{split}}.shards/{{shard}}.losses.parquet",

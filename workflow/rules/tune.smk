@@ -14,7 +14,7 @@ rule tune_train:
         "../envs/prosv.yaml"
     input:
         model=get_model_flag(),
-        pairs=f"{OUT}/data/pairs.parquet",
+        pairs=get_pairs_path("dev"),
         concepts=f"{OUT}/data/concepts.parquet",
         instructions=f"{OUT}/data/eval_instructions.parquet",
     output:

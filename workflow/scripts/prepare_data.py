@@ -1,19 +1,17 @@
-"""Concepts, training pairs (concept-laden + neutral responses) and evaluation instructions."""
+"""One split's training pairs: concept-laden responses (and neutral ones where the simpo loss needs them)."""
 
-from prosv.data.prepare import prepare_study_data
+from prosv.data.prepare import prepare_pairs
 from prosv.files import write_parquet
 from prosv.jobs import load_configured_model, start_job
 
 start_job(snakemake)
 cfg = snakemake.config
-study = prepare_study_data(
+pairs = prepare_pairs(
     snakemake.params.data,
     list(snakemake.params.concepts),
-    cfg["data"]["dev_concepts"],
     lambda: load_configured_model(cfg),
     seed=snakemake.params.seed,
     judge_config=snakemake.params.judge,
+    neutral=snakemake.params.neutral,
 )
-write_parquet(snakemake.output.pairs, study.pairs)
-write_parquet(snakemake.output.concepts, study.concepts)
-write_parquet(snakemake.output.eval_instructions, study.eval_instructions)
+write_parquet(snakemake.output.pairs, pairs)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..files import write_parquet
 from .alpaca import load_alpaca_eval
 from .axbench import concept_positives, load_axbench_concept500, load_axbench_hub, load_contrastive_pairs
 from .embedded import load_embedded
@@ -46,44 +47,85 @@ def prepare_study_data(
     load_model: Callable,
     seed: int = 42,
     judge_config: dict | None = None,
+    neutral: bool = True,
 ) -> StudyData:
-    """Build the data of a study; ``load_model()`` is called only when a model must write responses.
+    """Build the whole data of a study in one call (:func:`prepare_concepts` and :func:`prepare_pairs`);
+    the workflow makes the same tables one split per job."""
+    concepts, instructions = prepare_concepts(data_cfg, concept_ids, dev_ids)
+    pairs = prepare_pairs(data_cfg, concept_ids, load_model, seed, judge_config, neutral)
+    return StudyData(pairs, concepts, instructions)
+
+
+def prepare_concepts(data_cfg: dict, concept_ids: list[int], dev_ids: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The concept table (with each concept's split, 'dev' or 'eval') and the evaluation instructions;
+    no model is needed."""
+    if data_cfg["source"] == "embedded":
+        embedded = load_embedded(data_cfg.get("data_dir"))
+        concepts = _embedded_concepts(embedded, data_cfg, concept_ids).drop(columns=["split"])
+        instructions = embedded["instructions_eval"]
+    else:
+        concepts = _axbench_concepts(_axbench_table(data_cfg), concept_ids)
+        instructions = load_alpaca_eval(data_cfg.get("alpaca_eval_path"))
+    concepts = concepts.assign(split=["dev" if c in set(dev_ids) else "eval" for c in concepts.concept_id])
+    return concepts.reset_index(drop=True), instructions.reset_index(drop=True)
+
+
+def prepare_pairs(
+    data_cfg: dict,
+    concept_ids: list[int],
+    load_model: Callable,
+    seed: int = 42,
+    judge_config: dict | None = None,
+    neutral: bool = True,
+) -> pd.DataFrame:
+    """The training pairs of ``concept_ids``; ``load_model()`` is called only when a model must write
+    responses.
 
     The embedded source's writer takes ``data_cfg['writer']`` (attempts, few_shot,
     min_concept_rating); with ``min_concept_rating`` set, the judge of ``judge_config`` rates what
-    the model wrote and only responses about the concept are kept."""
+    the model wrote and only responses about the concept are kept. ``neutral`` false skips the
+    model's concept-neutral answers, which only the simpo loss reads. A concept's pairs do not depend
+    on which other concepts are prepared in the same call."""
     if data_cfg["source"] == "embedded":
-        pairs, concepts, instructions = _embedded(data_cfg, concept_ids, load_model, seed, judge_config)
+        pairs = _embedded_pairs(data_cfg, concept_ids, load_model, seed, judge_config, neutral)
     else:
-        pairs, concepts, instructions = _axbench(data_cfg, concept_ids)
+        pairs = _axbench_pairs(data_cfg, _axbench_table(data_cfg), concept_ids)
     pairs = pairs.assign(split="train")
     for cid, n in pairs[pairs.keep].groupby("concept_id").size().items():
         log.info("concept %s: %d training pairs kept", cid, n)
     empty = sorted(set(concept_ids) - set(pairs[pairs.keep].concept_id))
     if empty:
         raise ValueError(f"no training pairs kept for concepts {empty}")
-    concepts = concepts.assign(split=["dev" if c in set(dev_ids) else "eval" for c in concepts.concept_id])
-    return StudyData(pairs.reset_index(drop=True), concepts.reset_index(drop=True), instructions.reset_index(drop=True))
+    return pairs.reset_index(drop=True)
 
 
-def _embedded(data_cfg, concept_ids, load_model, seed, judge_config):
-    data_dir = data_cfg.get("data_dir")
-    embedded = load_embedded(data_dir)
+def join_pairs(paths: list, out: str | Path) -> Path:
+    """One pairs table from the splits' tables, rows in the order of ``paths``."""
+    if not paths:
+        raise ValueError(f"{out}: no training pairs to join")
+    return write_parquet(out, pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True))
+
+
+def _embedded_concepts(embedded: dict, data_cfg: dict, concept_ids: list[int]) -> pd.DataFrame:
     concepts = embedded["concepts"]
     missing = sorted(set(concept_ids) - set(concepts.concept_id))
     if missing:
-        where = Path(data_dir or "data") / "concepts.jsonl"
+        where = Path(data_cfg.get("data_dir") or "data") / "concepts.jsonl"
         raise ValueError(
             f"config keys data.dev_concepts/data.eval_concepts: concepts {missing} are not in {where} "
             f"(ids {concepts.concept_id.min()}..{concepts.concept_id.max()})"
         )
-    concepts = concepts[concepts.concept_id.isin(concept_ids)]
+    return concepts[concepts.concept_id.isin(concept_ids)]
+
+
+def _embedded_pairs(data_cfg, concept_ids, load_model, seed, judge_config, neutral):
+    embedded = load_embedded(data_cfg.get("data_dir"))
+    concepts = _embedded_concepts(embedded, data_cfg, concept_ids)
     exemplars = embedded["exemplars"][embedded["exemplars"].concept_id.isin(concept_ids)]
     model, tokenizer = load_model()
-    pairs = write_embedded_pairs(
-        data_cfg, concepts, exemplars, embedded["instructions_train"], model, tokenizer, seed, judge_config
+    return write_embedded_pairs(
+        data_cfg, concepts, exemplars, embedded["instructions_train"], model, tokenizer, seed, judge_config, neutral
     )
-    return pairs, concepts.drop(columns=["split"]), embedded["instructions_eval"]
 
 
 def write_embedded_pairs(
@@ -95,10 +137,12 @@ def write_embedded_pairs(
     tokenizer,
     seed: int,
     judge_config: dict | None = None,
+    neutral: bool = True,
 ) -> pd.DataFrame:
     """Training pairs for ``concepts`` written by ``model`` as the data step writes them: the settings
     of ``data_cfg`` (instructions per concept, response length, temperature, ``writer``), the judge of
-    ``judge_config`` when ``writer.min_concept_rating`` is set, ``exemplars`` kept as positives."""
+    ``judge_config`` when ``writer.min_concept_rating`` is set, ``exemplars`` kept as positives, the
+    model's neutral answers when ``neutral``."""
     writer = dict(data_cfg.get("writer") or {})
     judge = None
     if writer.get("min_concept_rating") is not None:
@@ -118,6 +162,7 @@ def write_embedded_pairs(
         seed=seed,
         exemplars=exemplars,
         judge=judge,
+        neutral=neutral,
         **writer,
     )
     if judge is not None:
@@ -139,19 +184,29 @@ def _log_concept_ratings(pairs: pd.DataFrame) -> None:
     log.info("written responses kept by the judge: %d of %d", int(written.keep.sum()), len(written))
 
 
-def _axbench(data_cfg, concept_ids):
+def _axbench_table(data_cfg) -> pd.DataFrame:
     source = data_cfg["axbench_path"]
     subset = data_cfg.get("axbench_subset")
     if Path(source).exists():
-        table = load_axbench_concept500(source, subset=subset)
-    else:  # a hub copy: subset '2b_l10' is the file 2b/l10/train/data.parquet
-        model, layer = (subset or "2b_l10").split("_l")
-        table = load_axbench_hub(source, model=model, layer=int(layer))
+        return load_axbench_concept500(source, subset=subset)
+    # a hub copy: subset '2b_l10' is the file 2b/l10/train/data.parquet
+    model, layer = (subset or "2b_l10").split("_l")
+    return load_axbench_hub(source, model=model, layer=int(layer))
+
+
+def _axbench_concepts(table: pd.DataFrame, concept_ids) -> pd.DataFrame:
     concepts = (
         table[table.concept_id.isin(concept_ids)][["concept_id", "concept", "genre"]]
         .drop_duplicates("concept_id")
         .reset_index(drop=True)
     )
+    return concepts.assign(
+        steering_instruction=[STEERING_TEMPLATE.format(concept=c) for c in concepts.concept],
+        suppression_instruction=[SUPPRESSION_TEMPLATE.format(concept=c) for c in concepts.concept],
+    )
+
+
+def _axbench_pairs(data_cfg, table: pd.DataFrame, concept_ids) -> pd.DataFrame:
     pos = pd.concat([concept_positives(table, c) for c in concept_ids], ignore_index=True)
     pairs = pos.assign(
         instruction_id=-1, neutral_response=None, source="axbench", keep=True, concept_rating=float("nan")
@@ -159,17 +214,14 @@ def _axbench(data_cfg, concept_ids):
     contrastive = data_cfg.get("contrastive_path")
     if contrastive:
         local = Path(contrastive).exists()
+        subset = data_cfg.get("axbench_subset")
         pairs = _with_neutral_responses(
             pairs,
             load_contrastive_pairs(
                 contrastive if local else None, subset=subset, **({} if local else {"repo_id": contrastive})
             ),
         )
-    concepts = concepts.assign(
-        steering_instruction=[STEERING_TEMPLATE.format(concept=c) for c in concepts.concept],
-        suppression_instruction=[SUPPRESSION_TEMPLATE.format(concept=c) for c in concepts.concept],
-    )
-    return pairs[PAIR_COLUMNS], concepts, load_alpaca_eval(data_cfg.get("alpaca_eval_path"))
+    return pairs[PAIR_COLUMNS]
 
 
 def _with_neutral_responses(pairs: pd.DataFrame, contrastive: pd.DataFrame) -> pd.DataFrame:

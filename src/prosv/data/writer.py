@@ -94,6 +94,13 @@ def _requests(concepts, instructions, per_concept: int, seed: int, exemplars, fe
     return out
 
 
+def attempt_sample_id(concept, instruction, attempt: int, attempts: int) -> int:
+    """The sample id of one attempt at (concept, instruction): fixed by the three, so a concept's written
+    responses draw the same random numbers whichever concepts are written beside it (one data job per
+    split, or all at once)."""
+    return (int(concept.concept_id) * 1_000_003 + int(instruction.instruction_id)) * attempts + attempt
+
+
 def _acceptable(text: str, keywords: list[str], steering_instruction: str) -> bool:
     return bool(text) and mentions_concept(text, keywords) and not echoes(text, steering_instruction)
 
@@ -158,6 +165,7 @@ def write_concept_responses(
     few_shot: int = 0,
     judge=None,
     min_concept_rating: int = 2,
+    neutral: bool = True,
 ) -> pd.DataFrame:
     """One row per (concept, instruction): concept response, neutral response, filter verdict.
 
@@ -168,6 +176,9 @@ def write_concept_responses(
     response is the model's own answer; with ``few_shot`` they also show the generator what is asked.
     With a ``judge`` (:class:`prosv.judges.Judge`), a written response is kept only if the judge rates
     its concept at least ``min_concept_rating``; exemplars are rated too, and kept whatever they get.
+    With ``neutral`` false no neutral response is written (None): only the simpo loss reads them.
+    A response's random draws depend only on its concept, instruction and attempt, not on which other
+    concepts share the call (:func:`attempt_sample_id`).
     """
     requests = _requests(concepts, instructions, per_concept, seed, exemplars, few_shot)
     prompts = [prompt for _, _, prompt in requests for _ in range(attempts)]
@@ -181,29 +192,35 @@ def write_concept_responses(
         batch_size=batch_size,
         progress=progress,
         desc="concept responses",
-        sample_ids=list(range(len(prompts))),
+        sample_ids=[attempt_sample_id(c, ins, a, attempts) for c, ins, _ in requests for a in range(attempts)],
     )
     needed = sorted({ins.instruction_id for _, ins, _ in requests})
-    neutral = _neutral_answers(model, tokenizer, instructions, needed, max_new_tokens, seed, batch_size, progress)
+    neutral_by_id = (
+        _neutral_answers(model, tokenizer, instructions, needed, max_new_tokens, seed, batch_size, progress)
+        if neutral
+        else dict.fromkeys(needed)
+    )
     # cut before judging, so that the judge rates exactly what is kept
     texts = [
         [cut_to_tokens(tokenizer, o.text.strip(), max_new_tokens) for o in outs[k * attempts : (k + 1) * attempts]]
         for k in range(len(requests))
     ]
     ratings = _rate_attempts(judge, requests, texts, progress) if judge is not None else [None] * len(requests)
-    neutral = {k: cut_to_tokens(tokenizer, text, max_new_tokens) for k, text in neutral.items()}
+    neutral_by_id = {k: text and cut_to_tokens(tokenizer, text, max_new_tokens) for k, text in neutral_by_id.items()}
     rows = [
-        _written_row(c, ins, texts[k], ratings[k], neutral[ins.instruction_id], min_concept_rating)
+        _written_row(c, ins, texts[k], ratings[k], neutral_by_id[ins.instruction_id], min_concept_rating)
         for k, (c, ins, _) in enumerate(requests)
     ]
     written = pd.DataFrame(rows)
     if exemplars is None or exemplars.empty:
         return written
-    shots = _exemplar_rows(model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress, judge)
+    shots = _exemplar_rows(
+        model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress, judge, neutral
+    )
     return pd.concat([shots, written], ignore_index=True)
 
 
-def _written_row(c, ins, texts: list[str], ratings, neutral: str, min_concept_rating: int) -> dict:
+def _written_row(c, ins, texts: list[str], ratings, neutral: str | None, min_concept_rating: int) -> dict:
     """The pair one instruction gives: its best attempt (:func:`_best_attempt`), whether it is kept, and
     the judge's concept rating of it."""
     best, keep = _best_attempt(texts, list(c.keywords), c.steering_instruction, ratings, min_concept_rating)
@@ -250,17 +267,28 @@ def _neutral_answers(model, tokenizer, instructions, ids, max_new_tokens, seed, 
 
 
 def _exemplar_rows(
-    model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress, judge=None
+    model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress, judge=None, neutral=True
 ) -> pd.DataFrame:
-    """The hand-written exemplars as kept pairs (the model's greedy answer as the neutral side), rated by
-    the judge when there is one."""
+    """The hand-written exemplars as kept pairs (the model's greedy answer as the neutral side, when
+    ``neutral``), rated by the judge when there is one."""
     ex = exemplars.merge(concepts[["concept_id", "concept", "genre"]], on="concept_id")
-    neutral = _greedy_answers(
-        model, tokenizer, list(ex.instruction), max_new_tokens, seed, batch_size, progress, "exemplar neutral responses"
+    answers = (
+        _greedy_answers(
+            model,
+            tokenizer,
+            list(ex.instruction),
+            max_new_tokens,
+            seed,
+            batch_size,
+            progress,
+            "exemplar neutral responses",
+        )
+        if neutral
+        else [None] * len(ex)
     )
     rows = ex.assign(
         instruction_id=-1,
-        neutral_response=[cut_to_tokens(tokenizer, text, max_new_tokens) for text in neutral],
+        neutral_response=[text and cut_to_tokens(tokenizer, text, max_new_tokens) for text in answers],
         source="exemplar",
         keep=True,
         concept_rating=float("nan"),

@@ -177,7 +177,9 @@ def count_workflow(config: dict) -> WorkflowCounts:
         judged.insert(0, JudgedStage("training data (at most)", "prepare_data", 0, written))
     jobs = {
         "prepare_model": 1,
-        "prepare_data": 1,
+        "prepare_concepts": 1,
+        "prepare_data": 2,  # one per split (dev, eval)
+        "merge_pairs": 1,
         "train_locate": n_layers * variants,
         "generate_locate": n_layers * variants,
         "judge": sum(stage.judge_jobs for stage in judged),
