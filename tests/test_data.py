@@ -397,6 +397,45 @@ def test_alpaca_eval_local_json_array_and_parquet(tmp_path):
     assert D.load_alpaca_eval(pq)["instruction"].tolist() == df["instruction"].tolist()
 
 
+def test_axbench_study_data_one_split_at_a_time_joins_to_the_whole(concept500_dir, tmp_path):
+    """The workflow's data step, one job per split, then joined: the same pairs as one call over every
+    concept; the concept table carries each split and the AlpacaEval instructions come as they load."""
+    from prosv.data.prepare import join_pairs, prepare_pairs, prepare_study_data
+    from prosv.files import write_parquet
+
+    alpaca = tmp_path / "alpaca_eval.json"
+    alpaca.write_text(json.dumps(alpaca_records(30)))
+    cfg = {
+        "source": "axbench",
+        "axbench_path": str(concept500_dir),
+        "axbench_subset": "2b_l10",
+        "alpaca_eval_path": str(alpaca),
+    }
+
+    def no_model():
+        raise AssertionError("the axbench source reads its pairs; no model is loaded")
+
+    whole = prepare_study_data(cfg, [0, 1], [0], no_model)
+    parts = [write_parquet(tmp_path / f"{cid}.parquet", prepare_pairs(cfg, [cid], no_model)) for cid in (0, 1)]
+    joined = pd.read_parquet(join_pairs(parts, tmp_path / "pairs.parquet"))
+    pd.testing.assert_frame_equal(joined, pd.read_parquet(write_parquet(tmp_path / "whole.parquet", whole.pairs)))
+    assert joined.groupby("concept_id").size().to_dict() == {0: 72, 1: 72} and joined.neutral_response.isna().all()
+    assert whole.concepts.set_index("concept_id").split.to_dict() == {0: "dev", 1: "eval"}
+    assert whole.concepts.steering_instruction.str.contains("meta concept").all()
+    assert whole.eval_instructions.instruction.tolist() == D.load_alpaca_eval(alpaca).instruction.tolist()
+
+
+def test_embedded_concept_table_needs_no_model_and_names_a_missing_concept(embedded_dir):
+    from prosv.data.prepare import prepare_concepts
+
+    cfg = {"source": "embedded", "data_dir": str(embedded_dir)}
+    concepts, instructions = prepare_concepts(cfg, [1, 0], [0])
+    assert concepts.set_index("concept_id").split.to_dict() == {0: "dev", 1: "eval"}
+    assert instructions.instruction.tolist() == [f"eval q {i}" for i in range(12)]
+    with pytest.raises(ValueError, match=r"data.eval_concepts: concepts \[7\] are not in .*concepts.jsonl"):
+        prepare_concepts(cfg, [0, 7], [0])
+
+
 def test_alpaca_eval_bad_files(tmp_path):
     p = tmp_path / "x.json"
     p.write_text(json.dumps([{"prompt": "a"}]))

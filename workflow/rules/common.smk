@@ -174,13 +174,20 @@ def get_choice():
 
 # Priorities on a machine with few cores (a cluster runs everything at once): the jobs that run
 # longest and gate the end (simpo trainings, twice lang's cost; the scaling study; utility) start
-# first, before the location search (priority 1, which gates most jobs) and the rest (0). Measured
-# on the embedded study: the simpo FSSV training started last and ran alone for half an hour.
+# first, before the location search and the located trainings (priority 1: they gate most jobs)
+# and the rest (0). Measured on the embedded study: the simpo FSSV training started last and ran
+# alone for half an hour. In the fp32 default the located lang training, at 0, started 11 minutes
+# after the location choice, behind LoReFT and the factor grid, while utility and robustness
+# waited for it.
 LONG_JOB_PRIORITY = 2
 
 
 def get_train_priority(wildcards):
-    return LONG_JOB_PRIORITY if METHODS[wildcards.method].get("loss") == "simpo" else 0
+    entry = METHODS[wildcards.method]
+    if entry.get("loss") == "simpo":
+        return LONG_JOB_PRIORITY
+    # a located training can only start after the choice, so this changes nothing before it
+    return 1 if entry["positions"] == "located" else 0
 
 
 def get_fixed_location(method):

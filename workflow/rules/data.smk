@@ -87,5 +87,7 @@ rule merge_pairs:
         "../scripts/merge_pairs.py"
 
 
+# they read and write a few tables: on a cluster they run beside snakemake, not in the queue
 localrules:
+    prepare_concepts,
     merge_pairs,
