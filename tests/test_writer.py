@@ -175,3 +175,22 @@ def test_without_neutral_responses_the_concept_responses_stay_the_same(tiny_mode
     lean = W.write_concept_responses(tiny_model, tokenizer, concepts(), instr, neutral=False, **kw)
     assert full.neutral_response.notna().all() and lean.neutral_response.isna().all()
     pd.testing.assert_frame_equal(lean.drop(columns="neutral_response"), full.drop(columns="neutral_response"))
+
+
+def test_attempt_ids_are_distinct_and_below_the_span_for_our_data():
+    """Every (concept, instruction, attempt) of data/ at the default's 3 attempts gets its own id, below
+    the span that separates one seed's random streams from the next seed's."""
+    import json
+    from pathlib import Path
+
+    from prosv.generation import SAMPLE_ID_SPAN
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    concepts = [json.loads(line)["concept_id"] for line in (data / "concepts.jsonl").read_text().splitlines()]
+    ids = [
+        json.loads(line)["instruction_id"] for line in (data / "instructions" / "train.jsonl").read_text().splitlines()
+    ]
+    span = max(ids) + 1
+    keys = [(c, i, a) for c in concepts for i in ids for a in range(3)]
+    drawn = {W.attempt_sample_id(c, i, a, 3, span) for c, i, a in keys}
+    assert len(drawn) == len(keys) and max(drawn) < SAMPLE_ID_SPAN

@@ -48,10 +48,15 @@ def eos_ids(model, tokenizer) -> set[int]:
     return {i for i in ids if i is not None}
 
 
+# a row samples from the stream seed * SAMPLE_ID_SPAN + sample id: ids below the span never meet the
+# streams of a neighbouring seed
+SAMPLE_ID_SPAN = 1_000_003
+
+
 def _row_generators(seed: int, indices: list[int], device: torch.device | str = "cpu") -> list[torch.Generator]:
     # on the model's device, so that sampling stays there: a CPU draw over a 256k vocabulary costs
     # 5.9 ms a row on our 2-core reference CPU, several times a 2B model's whole decode step on a GPU
-    return [torch.Generator(device=device).manual_seed(seed * 1_000_003 + i) for i in indices]
+    return [torch.Generator(device=device).manual_seed(seed * SAMPLE_ID_SPAN + i) for i in indices]
 
 
 def _prefill_masks(hook, rows, specs: list[PositionSpec], attn: torch.Tensor) -> torch.Tensor | None:

@@ -111,7 +111,12 @@ def get_writer_judge():
 
 
 def get_writes_neutral():
-    """Whether the data step writes the model's concept-neutral answers: only the simpo loss reads them."""
+    """Whether the data step writes the model's concept-neutral answers: only the simpo loss reads them.
+    Adding the first simpo method to an embedded run therefore rewrites its pairs (and reruns what
+    reads them); the axbench source reads its neutral answers from files, so for it this stays True
+    and a change of methods reruns nothing there."""
+    if config["data"]["source"] != "embedded":
+        return True
     return any(entry["loss"] == "simpo" for entry in METHODS.values())
 
 

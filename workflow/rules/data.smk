@@ -60,8 +60,9 @@ rule prepare_data:
     benchmark:
         f"{OUT}/benchmarks/prepare_data.{{split}}.tsv"
     threads: config["threads"]
-    # on a single core the development split goes first: the location search waits for it
-    priority: lambda w: LONG_JOB_PRIORITY if w.split == "dev" else 0
+    # both before everything they gate (the evaluation split: the trainings at fixed positions, simpo's
+    # at LONG_JOB_PRIORITY), the development split first: the location search waits for it
+    priority: lambda w: LONG_JOB_PRIORITY + 1 if w.split == "dev" else LONG_JOB_PRIORITY
     resources:
         mem_mb=6000,
         runtime=120,

@@ -50,7 +50,8 @@ def prepare_study_data(
     neutral: bool = True,
 ) -> StudyData:
     """Build the whole data of a study in one call (:func:`prepare_concepts` and :func:`prepare_pairs`);
-    the workflow makes the same tables one split per job."""
+    the workflow makes them one split per job, which gives each concept the same rows (the joined
+    table lists the splits one after the other)."""
     concepts, instructions = prepare_concepts(data_cfg, concept_ids, dev_ids)
     pairs = prepare_pairs(data_cfg, concept_ids, load_model, seed, judge_config, neutral)
     return StudyData(pairs, concepts, instructions)
@@ -84,8 +85,9 @@ def prepare_pairs(
     The embedded source's writer takes ``data_cfg['writer']`` (attempts, few_shot,
     min_concept_rating); with ``min_concept_rating`` set, the judge of ``judge_config`` rates what
     the model wrote and only responses about the concept are kept. ``neutral`` false skips the
-    model's concept-neutral answers, which only the simpo loss reads. A concept's pairs do not depend
-    on which other concepts are prepared in the same call."""
+    model's concept-neutral answers, which only the simpo loss reads. A concept's random draws do not
+    depend on which other concepts are prepared in the same call (the shape of a decoding batch can
+    still, rarely, move a sampled token)."""
     if data_cfg["source"] == "embedded":
         pairs = _embedded_pairs(data_cfg, concept_ids, load_model, seed, judge_config, neutral)
     else:

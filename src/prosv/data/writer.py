@@ -94,11 +94,13 @@ def _requests(concepts, instructions, per_concept: int, seed: int, exemplars, fe
     return out
 
 
-def attempt_sample_id(concept, instruction, attempt: int, attempts: int) -> int:
-    """The sample id of one attempt at (concept, instruction): fixed by the three, so a concept's written
-    responses draw the same random numbers whichever concepts are written beside it (one data job per
-    split, or all at once)."""
-    return (int(concept.concept_id) * 1_000_003 + int(instruction.instruction_id)) * attempts + attempt
+def attempt_sample_id(concept_id: int, instruction_id: int, attempt: int, attempts: int, instructions: int) -> int:
+    """The sample id of one attempt at (concept, instruction), out of ``instructions`` instruction ids
+    (0 .. instructions - 1): fixed by the three, so a concept's written responses draw the same random
+    numbers whichever concepts are written beside it (one data job per split, or all at once). Dense,
+    so that for data/ (48 concepts, 110 instructions) the ids stay below SAMPLE_ID_SPAN and never
+    draw a neighbouring seed's numbers."""
+    return (concept_id * instructions + instruction_id) * attempts + attempt
 
 
 def _acceptable(text: str, keywords: list[str], steering_instruction: str) -> bool:
@@ -181,6 +183,7 @@ def write_concept_responses(
     concepts share the call (:func:`attempt_sample_id`).
     """
     requests = _requests(concepts, instructions, per_concept, seed, exemplars, few_shot)
+    span = int(instructions.instruction_id.max()) + 1  # the same for every split: one instruction table
     prompts = [prompt for _, _, prompt in requests for _ in range(attempts)]
     outs = generate(
         model,
@@ -192,7 +195,11 @@ def write_concept_responses(
         batch_size=batch_size,
         progress=progress,
         desc="concept responses",
-        sample_ids=[attempt_sample_id(c, ins, a, attempts) for c, ins, _ in requests for a in range(attempts)],
+        sample_ids=[
+            attempt_sample_id(int(c.concept_id), int(ins.instruction_id), a, attempts, span)
+            for c, ins, _ in requests
+            for a in range(attempts)
+        ],
     )
     needed = sorted({ins.instruction_id for _, ins, _ in requests})
     neutral_by_id = (
