@@ -184,36 +184,13 @@ def write_concept_responses(
     """
     requests = _requests(concepts, instructions, per_concept, seed, exemplars, few_shot)
     span = int(instructions.instruction_id.max()) + 1  # the same for every split: one instruction table
-    prompts = [prompt for _, _, prompt in requests for _ in range(attempts)]
-    outs = generate(
-        model,
-        tokenizer,
-        prompts,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        seed=seed,
-        batch_size=batch_size,
-        progress=progress,
-        desc="concept responses",
-        sample_ids=[
-            attempt_sample_id(int(c.concept_id), int(ins.instruction_id), a, attempts, span)
-            for c, ins, _ in requests
-            for a in range(attempts)
-        ],
-    )
+    gen = dict(max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size, progress=progress)
+    texts = _attempt_texts(model, tokenizer, requests, attempts, span, temperature, **gen)
     needed = sorted({ins.instruction_id for _, ins, _ in requests})
     neutral_by_id = (
-        _neutral_answers(model, tokenizer, instructions, needed, max_new_tokens, seed, batch_size, progress)
-        if neutral
-        else dict.fromkeys(needed)
+        _neutral_answers(model, tokenizer, instructions, needed, **gen) if neutral else dict.fromkeys(needed)
     )
-    # cut before judging, so that the judge rates exactly what is kept
-    texts = [
-        [cut_to_tokens(tokenizer, o.text.strip(), max_new_tokens) for o in outs[k * attempts : (k + 1) * attempts]]
-        for k in range(len(requests))
-    ]
     ratings = _rate_attempts(judge, requests, texts, progress) if judge is not None else [None] * len(requests)
-    neutral_by_id = {k: text and cut_to_tokens(tokenizer, text, max_new_tokens) for k, text in neutral_by_id.items()}
     rows = [
         _written_row(c, ins, texts[k], ratings[k], neutral_by_id[ins.instruction_id], min_concept_rating)
         for k, (c, ins, _) in enumerate(requests)
@@ -225,6 +202,29 @@ def write_concept_responses(
         model, tokenizer, concepts, exemplars, max_new_tokens, seed, batch_size, progress, judge, neutral
     )
     return pd.concat([shots, written], ignore_index=True)
+
+
+def _attempt_texts(model, tokenizer, requests, attempts: int, span: int, temperature: float, **gen) -> list[list[str]]:
+    """Each request's attempts, sampled with their own keyed draws and cut to the token budget before
+    judging, so that the judge rates exactly what is kept."""
+    outs = generate(
+        model,
+        tokenizer,
+        [prompt for _, _, prompt in requests for _ in range(attempts)],
+        temperature=temperature,
+        desc="concept responses",
+        sample_ids=[
+            attempt_sample_id(int(c.concept_id), int(ins.instruction_id), a, attempts, span)
+            for c, ins, _ in requests
+            for a in range(attempts)
+        ],
+        **gen,
+    )
+    budget = gen["max_new_tokens"]
+    return [
+        [cut_to_tokens(tokenizer, o.text.strip(), budget) for o in outs[k * attempts : (k + 1) * attempts]]
+        for k in range(len(requests))
+    ]
 
 
 def _written_row(c, ins, texts: list[str], ratings, neutral: str | None, min_concept_rating: int) -> dict:
@@ -265,12 +265,12 @@ def _greedy_answers(model, tokenizer, prompts: list[str], max_new_tokens, seed, 
 
 
 def _neutral_answers(model, tokenizer, instructions, ids, max_new_tokens, seed, batch_size, progress) -> dict:
-    """The greedy answer to each instruction id, shared by every pair that drew it."""
+    """The greedy answer to each instruction id, cut to the token budget, shared by every pair that drew it."""
     by_id = instructions.set_index("instruction_id").loc[ids, "instruction"]
     texts = _greedy_answers(
         model, tokenizer, list(by_id), max_new_tokens, seed, batch_size, progress, "neutral responses"
     )
-    return dict(zip(ids, texts))
+    return {i: cut_to_tokens(tokenizer, text, max_new_tokens) for i, text in zip(ids, texts)}
 
 
 def _exemplar_rows(
