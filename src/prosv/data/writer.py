@@ -249,7 +249,7 @@ def _concept_fields(c) -> dict:
 
 
 def _greedy_answers(model, tokenizer, prompts: list[str], max_new_tokens, seed, batch_size, progress, desc) -> list:
-    """The model's own greedy answers: the rejected (concept-neutral) side of a pair."""
+    """The model's own greedy answers, cut to the token budget: the rejected (concept-neutral) side of a pair."""
     outs = generate(
         model,
         tokenizer,
@@ -261,16 +261,16 @@ def _greedy_answers(model, tokenizer, prompts: list[str], max_new_tokens, seed, 
         progress=progress,
         desc=desc,
     )
-    return [g.text.strip() for g in outs]
+    return [cut_to_tokens(tokenizer, g.text.strip(), max_new_tokens) for g in outs]
 
 
 def _neutral_answers(model, tokenizer, instructions, ids, max_new_tokens, seed, batch_size, progress) -> dict:
-    """The greedy answer to each instruction id, cut to the token budget, shared by every pair that drew it."""
+    """The greedy answer to each instruction id, shared by every pair that drew it."""
     by_id = instructions.set_index("instruction_id").loc[ids, "instruction"]
     texts = _greedy_answers(
         model, tokenizer, list(by_id), max_new_tokens, seed, batch_size, progress, "neutral responses"
     )
-    return {i: cut_to_tokens(tokenizer, text, max_new_tokens) for i, text in zip(ids, texts)}
+    return dict(zip(ids, texts))
 
 
 def _exemplar_rows(
@@ -295,7 +295,7 @@ def _exemplar_rows(
     )
     rows = ex.assign(
         instruction_id=-1,
-        neutral_response=[text and cut_to_tokens(tokenizer, text, max_new_tokens) for text in answers],
+        neutral_response=answers,
         source="exemplar",
         keep=True,
         concept_rating=float("nan"),
